@@ -1,0 +1,162 @@
+"""Events: facts that happened. They are the scheduler's input and the runtime's published stream.
+
+Some facts arrive from outside and are republished as they are (`TaskSubmitted`, `ObjectCreated`,
+`WorkerStarted`, ...); others are concluded by the scheduler from what it was told (`TaskStarted`,
+`TaskFinished`, `TaskFailed`, `TaskCancelled`, `ObjectFreed`): a worker's `TaskReturned` becomes
+`TaskFinished` only if the task still counts (it was not cancelled by force meanwhile).
+Every event carries the time it happened, as the shell's clock read it: the core never reads a
+clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId
+from nbray.core.task import ErrorInfo, TaskSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStarted:
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSubmitted:
+    spec: TaskSpec
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted:
+    task_id: TaskId
+    worker_id: WorkerId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskReturned:
+    """A worker reports that its task returned. `values` are opaque to the core (serialized
+    results, one per return id); it hands them back in `StoreValues` if the result counts."""
+
+    task_id: TaskId
+    worker_id: WorkerId
+    values: tuple[object, ...]
+    sizes: tuple[int, ...]
+    contained_ids: tuple[ObjectId, ...]
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRaised:
+    """A worker reports that its task raised. `value` is the serialized exception (opaque)."""
+
+    task_id: TaskId
+    worker_id: WorkerId
+    error: ErrorInfo
+    value: object
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFinished:
+    task_id: TaskId
+    worker_id: WorkerId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailed:
+    task_id: TaskId
+    worker_id: WorkerId | None
+    error: ErrorInfo
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCancelled:
+    task_id: TaskId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequested:
+    task_id: TaskId
+    force: bool
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectCreated:
+    """A value was stored: by `put` (fed in by the shell) or as a task's result (published)."""
+
+    object_id: ObjectId
+    size: int
+    time: float
+    contained_ids: tuple[ObjectId, ...] = ()
+    task_id: TaskId | None = None
+    owner: WorkerId = DRIVER
+
+
+@dataclass(frozen=True, slots=True)
+class RefDropped:
+    """The owner's `ObjectRef` to this object was garbage collected."""
+
+    object_id: ObjectId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectFreed:
+    object_id: ObjectId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStarted:
+    worker_id: WorkerId
+    pid: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDied:
+    """A worker process exited. `exit_code` is negative for a signal, as in `subprocess`."""
+
+    worker_id: WorkerId
+    exit_code: int | None
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerBlocked:
+    """The worker's task waits in `get`/`wait`: its CPU is lent to other tasks meanwhile."""
+
+    worker_id: WorkerId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerUnblocked:
+    worker_id: WorkerId
+    time: float
+
+
+Event = (
+    RuntimeStarted
+    | TaskSubmitted
+    | TaskStarted
+    | TaskReturned
+    | TaskRaised
+    | TaskFinished
+    | TaskFailed
+    | TaskCancelled
+    | CancelRequested
+    | ObjectCreated
+    | RefDropped
+    | ObjectFreed
+    | WorkerStarted
+    | WorkerDied
+    | WorkerBlocked
+    | WorkerUnblocked
+)

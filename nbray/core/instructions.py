@@ -1,0 +1,77 @@
+"""Instructions: commands from the scheduler to the shell that runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nbray.core.events import Event
+from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.task import ErrorInfo, TaskSpec
+
+
+@dataclass(frozen=True, slots=True)
+class SpawnWorker:
+    worker_id: WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class StopWorker:
+    worker_id: WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Run `spec` on `worker_id`; its top-level dependencies are available in the store."""
+
+    spec: TaskSpec
+    worker_id: WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptTask:
+    """Raise `KeyboardInterrupt` inside the task running on this worker."""
+
+    worker_id: WorkerId
+
+
+@dataclass(frozen=True, slots=True)
+class StoreValues:
+    """Store a task's serialized results, one per object id (handed back from `TaskReturned`)."""
+
+    object_ids: tuple[ObjectId, ...]
+    values: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreError:
+    """Make these objects raise when fetched: `value` is a worker's serialized exception; without
+    it the shell builds the exception from `error` (copying the stored error of
+    `error.cause_object` when another object's failure caused this one)."""
+
+    object_ids: tuple[ObjectId, ...]
+    error: ErrorInfo
+    value: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class FreeObjects:
+    object_ids: tuple[ObjectId, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    """Tell subscribers of the runtime's event stream that `event` happened."""
+
+    event: Event
+
+
+Instruction = (
+    SpawnWorker
+    | StopWorker
+    | Dispatch
+    | InterruptTask
+    | StoreValues
+    | StoreError
+    | FreeObjects
+    | Publish
+)

@@ -1,0 +1,105 @@
+"""Resource amounts (CPUs, GPUs, custom resources) as exact fixed-point numbers.
+
+Fractional requests such as `num_gpus=0.25` must add up exactly, so amounts are kept in units of
+1/10000 (as Ray does) and only turned back into floats for people.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+
+CPU = "CPU"
+GPU = "GPU"
+_UNITS = 10_000
+
+
+class Resources(Mapping[str, float]):
+    """An immutable, hashable mapping from resource name to amount."""
+
+    __slots__ = ("_hash", "_units")
+
+    def __init__(self, amounts: Mapping[str, float] | None = None) -> None:
+        units: dict[str, int] = {}
+        for name, amount in (amounts or {}).items():
+            _check_amount(name, amount)
+            if amount:
+                units[name] = round(amount * _UNITS)
+        self._units = units
+        self._hash = hash(frozenset(units.items()))
+
+    @classmethod
+    def _from_units(cls, units: dict[str, int]) -> Resources:
+        new = cls.__new__(cls)
+        new._units = {name: amount for name, amount in units.items() if amount}
+        new._hash = hash(frozenset(new._units.items()))
+        return new
+
+    @classmethod
+    def of(
+        cls,
+        num_cpus: float | None = 0,
+        num_gpus: float | None = 0,
+        custom: Mapping[str, float] | None = None,
+    ) -> Resources:
+        amounts = dict(custom or {})
+        for reserved in (CPU, GPU):
+            if reserved in amounts:
+                raise ValueError(
+                    f"Use num_cpus= / num_gpus= for {reserved!r}, not the resources= dict."
+                )
+        amounts[CPU] = num_cpus or 0
+        amounts[GPU] = num_gpus or 0
+        return cls(amounts)
+
+    def fits_in(self, available: Resources) -> bool:
+        return all(available._units.get(n, 0) >= a for n, a in self._units.items())
+
+    def __add__(self, other: Resources) -> Resources:
+        units = dict(self._units)
+        for name, amount in other._units.items():
+            units[name] = units.get(name, 0) + amount
+        return Resources._from_units(units)
+
+    def __sub__(self, other: Resources) -> Resources:
+        units = dict(self._units)
+        for name, amount in other._units.items():
+            units[name] = units.get(name, 0) - amount
+        return Resources._from_units(units)
+
+    def missing_from(self, total: Resources) -> dict[str, float]:
+        """What of this request `total` can never provide, by resource name."""
+        return {
+            name: (amount - total._units.get(name, 0)) / _UNITS
+            for name, amount in self._units.items()
+            if amount > total._units.get(name, 0)
+        }
+
+    def __getitem__(self, name: str) -> float:
+        return self._units[name] / _UNITS
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._units)
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Resources):
+            return self._units == other._units
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Resources({dict(self)})"
+
+
+def _check_amount(name: str, amount: float) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"Resource names must be non-empty strings, got {name!r}.")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise TypeError(f"Resource {name!r} must be a number, got {amount!r}.")
+    if not math.isfinite(amount) or amount < 0:
+        raise ValueError(f"Resource {name!r} must be a finite number >= 0, got {amount!r}.")

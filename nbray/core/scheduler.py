@@ -1,0 +1,672 @@
+"""The scheduler as a pure state machine: `SchedulerState.handle(*events) -> list[Instruction]`.
+
+Theory of operation
+-------------------
+The scheduler owns the state of every live task, object and worker, and nothing else touches it.
+A shell (the local runtime's event-loop thread, or the inline backend) feeds it events — facts
+that happened, each stamped with the shell's clock — and carries out the instructions it returns,
+in order. It never performs I/O, reads a clock or spawns anything itself, so every decision can be
+driven and checked synchronously in tests, with `validate()` after each step.
+
+    user threads ──TaskSubmitted, ObjectCreated, RefDropped, CancelRequested──┐
+    workers ───────TaskReturned, TaskRaised, WorkerBlocked/Unblocked─────────┤
+    processes ─────WorkerStarted, WorkerDied────────────────────────────────┤
+                                                                              ▼
+                                                                    SchedulerState.handle
+                                                                              │
+      Dispatch, SpawnWorker, StopWorker, InterruptTask, Store*, FreeObjects, Publish(event)
+
+Tasks move through `TaskState`; every move is one method named `_transition_<from>_<to>`, listed
+in `_TRANSITIONS`, and logged so that `story(task_id)` tells a task's history. An illegal move
+raises `InvalidTransition` with that history.
+
+A task is READY when all its top-level dependencies are available; it runs when its resources
+fit in what is available and a worker is idle. Ready tasks wait in one FIFO queue per resource
+shape, so a task that does not fit never blocks smaller ones behind it; among the shapes that
+fit, the oldest task goes first.
+
+An object is freed when the driver's `ObjectRef` to it is gone, no unfinished task takes it as a
+dependency and it is not pinned. Refs that escape the driver's counting — nested inside
+arguments or stored values, or created inside workers — pin their object until shutdown, which
+never loses a referenced object (exact distributed counting replaces pinning later).
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from nbray.core import events as ev
+from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId, format_id
+from nbray.core.instructions import (
+    Dispatch,
+    FreeObjects,
+    Instruction,
+    InterruptTask,
+    Publish,
+    SpawnWorker,
+    StopWorker,
+    StoreError,
+    StoreValues,
+)
+from nbray.core.resources import Resources
+from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec, TaskState
+
+STORY_LENGTH = 50_000
+MAX_STARTUP_FAILURES = 3
+_NOTHING = Resources()
+
+
+class WorkerState(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+    BLOCKED = "blocked"  # its task waits in get/wait and lent its resources
+    STOPPING = "stopping"
+
+
+class ObjectState(enum.Enum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    total: Resources
+    num_workers: int
+    max_workers: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.num_workers <= self.max_workers or self.max_workers < 1:
+            raise ValueError(f"Need 0 <= num_workers <= max_workers and max_workers >= 1: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    task_id: TaskId
+    start: TaskState | None
+    finish: TaskState
+    cause: str
+    time: float
+
+
+class InvalidTransition(RuntimeError):
+    def __init__(
+        self, task_id: TaskId, start: TaskState, finish: TaskState, story: list[Transition]
+    ):
+        lines = "\n".join(f"  {t.start} -> {t.finish} ({t.cause}, t={t.time})" for t in story)
+        super().__init__(
+            f"Task {format_id(task_id)} cannot move from {start} to {finish}. Its story:\n{lines}"
+        )
+        self.story = story
+
+
+@dataclass(slots=True)
+class _Task:
+    spec: TaskSpec
+    state: TaskState
+    retries_left: int
+    waiting_on: set[ObjectId] = field(default_factory=set)
+    worker: WorkerId | None = None
+    cancel_requested: bool = False
+    error: ErrorInfo | None = None  # why it failed, set with the move to FAILED
+    error_value: object = None  # the worker's serialized exception, if it raised
+
+
+@dataclass(slots=True)
+class _Object:
+    state: ObjectState
+    owner_holds: bool = True
+    pinned: bool = False
+    dependents: int = 0
+    waiting_tasks: list[TaskId] = field(default_factory=list)
+    error: ErrorInfo | None = None
+
+
+@dataclass(slots=True)
+class _Worker:
+    state: WorkerState
+    task: TaskId | None = None
+    holds: Resources = _NOTHING
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    task_id: TaskId
+    name: str
+    state: TaskState
+    worker_id: WorkerId | None
+    context: object
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The scheduler's live state as plain data, for `%nbray status` and the sidebar."""
+
+    tasks: tuple[TaskView, ...]
+    objects: dict[ObjectId, ObjectState]
+    workers: dict[WorkerId, WorkerState]
+    total: Resources
+    available: Resources
+
+
+class SchedulerState:
+    def __init__(self, config: SchedulerConfig) -> None:
+        self.config = config
+        self._tasks: dict[TaskId, _Task] = {}
+        self._objects: dict[ObjectId, _Object] = {}
+        self._workers: dict[WorkerId, _Worker] = {}
+        self._ready: dict[Resources, deque[TaskId]] = {}
+        self._idle: list[WorkerId] = []
+        self._available = config.total
+        self._next_worker = 1
+        self._startup_failures = 0
+        self._log: deque[Transition] = deque(maxlen=STORY_LENGTH)
+        self._out: list[Instruction] = []
+
+    # ---- the one way in ------------------------------------------------------------------
+
+    def handle(self, *events: ev.Event) -> list[Instruction]:
+        """Apply `events` in order; return what the shell must do, in order."""
+        out: list[Instruction] = []
+        self._out = out
+        for event in events:
+            _HANDLERS[type(event)](self, event)
+        self._schedule(events[-1].time if events else 0.0)
+        self._out = []
+        return out
+
+    # ---- queries (read only) -------------------------------------------------------------
+
+    def story(self, task_id: TaskId) -> list[Transition]:
+        return [t for t in self._log if t.task_id == task_id]
+
+    def task_state(self, task_id: TaskId) -> TaskState | None:
+        task = self._tasks.get(task_id)
+        return task.state if task else None
+
+    def object_state(self, object_id: ObjectId) -> ObjectState | None:
+        obj = self._objects.get(object_id)
+        return obj.state if obj else None
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            tasks=tuple(
+                TaskView(t.spec.task_id, t.spec.name, t.state, t.worker, t.spec.context)
+                for t in self._tasks.values()
+            ),
+            objects={oid: o.state for oid, o in self._objects.items()},
+            workers={wid: w.state for wid, w in self._workers.items()},
+            total=self.config.total,
+            available=self._available,
+        )
+
+    # ---- events --------------------------------------------------------------------------
+
+    def _on_runtime_started(self, event: ev.RuntimeStarted) -> None:
+        for _ in range(self.config.num_workers):
+            self._spawn_worker()
+
+    def _on_task_submitted(self, event: ev.TaskSubmitted) -> None:
+        spec = event.spec
+        if spec.task_id in self._tasks:
+            raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
+        self._emit(Publish(replace(event, spec=replace(spec, body=None))))
+        pinned = spec.owner != DRIVER
+        for oid in spec.return_ids:
+            self._objects[oid] = _Object(ObjectState.PENDING, pinned=pinned)
+        self._pin(spec.contained_ids)
+        task = _Task(spec, TaskState.WAITING_FOR_ARGS, retries_left=spec.max_retries)
+        self._tasks[spec.task_id] = task
+        self._log_transition(task, None, "submitted", event.time)
+        failure = self._register_dependencies(task)
+        if failure is None and not spec.resources.fits_in(self.config.total):
+            failure = _unschedulable(spec, self.config.total)
+        if failure is not None:
+            self._transition(task, TaskState.FAILED, failure.kind.name.lower(), event.time, failure)
+        elif not task.waiting_on:
+            self._transition(task, TaskState.READY, "arguments available", event.time)
+
+    def _on_object_created(self, event: ev.ObjectCreated) -> None:
+        if event.object_id in self._objects:
+            raise ValueError(f"Object {format_id(event.object_id)} was created twice.")
+        self._objects[event.object_id] = _Object(ObjectState.READY, pinned=event.owner != DRIVER)
+        self._pin(event.contained_ids)
+        self._emit(Publish(event))
+
+    def _on_task_returned(self, event: ev.TaskReturned) -> None:
+        task = self._running_on(event.task_id, event.worker_id)
+        if task is None:
+            return  # it arrived after the task was cancelled by force: it no longer counts
+        if len(event.values) != len(task.spec.return_ids):
+            raise ValueError(
+                f"Task {format_id(event.task_id)} returned {len(event.values)} values for "
+                f"{len(task.spec.return_ids)} return ids."
+            )
+        self._pin(event.contained_ids)
+        self._emit(StoreValues(task.spec.return_ids, event.values))
+        self._transition(task, TaskState.FINISHED, "returned", event.time)
+        for oid, size in zip(task.spec.return_ids, event.sizes, strict=False):
+            self._emit(Publish(ev.ObjectCreated(oid, size, event.time, (), task.spec.task_id)))
+
+    def _on_task_raised(self, event: ev.TaskRaised) -> None:
+        task = self._running_on(event.task_id, event.worker_id)
+        if task is None:
+            return
+        if task.cancel_requested:
+            self._transition(task, TaskState.CANCELLED, "interrupted", event.time)
+        else:
+            self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
+
+    def _on_cancel_requested(self, event: ev.CancelRequested) -> None:
+        task = self._tasks.get(event.task_id)
+        if task is None or task.state.is_terminal:
+            return  # cancelling a finished task does nothing
+        if task.state is not TaskState.RUNNING:
+            self._transition(task, TaskState.CANCELLED, "cancelled", event.time)
+        elif event.force:
+            assert task.worker is not None
+            self._stop_worker(task.worker)
+            self._transition(task, TaskState.CANCELLED, "cancelled by force", event.time)
+        elif not task.cancel_requested:
+            task.cancel_requested = True
+            assert task.worker is not None
+            self._emit(InterruptTask(task.worker))
+
+    def _on_ref_dropped(self, event: ev.RefDropped) -> None:
+        obj = self._objects.get(event.object_id)
+        if obj is not None:
+            obj.owner_holds = False
+            self._maybe_free(event.object_id, event.time)
+
+    def _on_worker_started(self, event: ev.WorkerStarted) -> None:
+        worker = self._workers.get(event.worker_id)
+        if worker is None or worker.state is not WorkerState.STARTING:
+            return  # stopped while it was starting
+        worker.state = WorkerState.IDLE
+        self._idle.append(event.worker_id)
+        self._startup_failures = 0
+        self._emit(Publish(event))
+
+    def _on_worker_died(self, event: ev.WorkerDied) -> None:
+        worker = self._workers.pop(event.worker_id, None)
+        if worker is None:
+            return
+        self._emit(Publish(event))
+        if worker.state is WorkerState.STARTING:
+            self._on_startup_failure(event)
+        elif worker.state is WorkerState.IDLE:
+            self._idle.remove(event.worker_id)
+        self._available += worker.holds
+        worker.holds = _NOTHING
+        task = self._tasks.get(worker.task) if worker.task is not None else None
+        if task is None or task.state is not TaskState.RUNNING:
+            return
+        if task.cancel_requested:
+            self._transition(task, TaskState.CANCELLED, "worker died while cancelling", event.time)
+        elif task.retries_left > 0:
+            task.retries_left -= 1
+            self._transition(task, TaskState.READY, "worker died; retrying", event.time)
+        else:
+            error = _worker_crashed(task.spec, event.exit_code)
+            self._transition(task, TaskState.FAILED, "worker died", event.time, error)
+
+    def _on_worker_blocked(self, event: ev.WorkerBlocked) -> None:
+        worker = self._workers.get(event.worker_id)
+        if worker is not None and worker.state is WorkerState.BUSY:
+            worker.state = WorkerState.BLOCKED
+            self._available += worker.holds
+            worker.holds = _NOTHING
+
+    def _on_worker_unblocked(self, event: ev.WorkerUnblocked) -> None:
+        worker = self._workers.get(event.worker_id)
+        if worker is not None and worker.state is WorkerState.BLOCKED:
+            assert worker.task is not None
+            worker.state = WorkerState.BUSY
+            # Taking the resources back may oversubscribe for a moment, as in Ray: the task
+            # resumes at once rather than queueing behind the tasks it lent its CPU to.
+            worker.holds = self._tasks[worker.task].spec.resources
+            self._available -= worker.holds
+
+    def _on_startup_failure(self, event: ev.WorkerDied) -> None:
+        self._startup_failures += 1
+        if self._startup_failures < MAX_STARTUP_FAILURES:
+            return
+        error = ErrorInfo(
+            ErrorKind.WORKERS_CANNOT_START,
+            f"{self._startup_failures} worker processes in a row exited while starting "
+            f"(last exit: {_describe_exit(event.exit_code)}). Check that the worker's Python "
+            "environment can import nbray, then call nbray.shutdown() and nbray.init() again.",
+        )
+        for queue in self._ready.values():
+            for task_id in queue:
+                task = self._tasks.get(task_id)
+                if task is not None and task.state is TaskState.READY:
+                    self._transition(
+                        task, TaskState.FAILED, "workers cannot start", event.time, error
+                    )
+
+    # ---- transitions ---------------------------------------------------------------------
+
+    def _transition(
+        self,
+        task: _Task,
+        finish: TaskState,
+        cause: str,
+        time: float,
+        error: ErrorInfo | None = None,
+        value: object = None,
+    ) -> None:
+        start = task.state
+        method = _TRANSITIONS.get((start, finish))
+        if method is None:
+            raise InvalidTransition(task.spec.task_id, start, finish, self.story(task.spec.task_id))
+        task.state = finish
+        task.error, task.error_value = error, value
+        self._log_transition(task, start, cause, time)
+        method(self, task, time)
+        if finish.is_terminal:
+            self._retire(task, time)
+
+    def _transition_waiting_ready(self, task: _Task, time: float) -> None:
+        self._ready.setdefault(task.spec.resources, deque()).append(task.spec.task_id)
+
+    def _transition_running_ready(self, task: _Task, time: float) -> None:
+        self._release_worker(task)
+        self._transition_waiting_ready(task, time)
+
+    def _transition_ready_running(self, task: _Task, time: float) -> None:
+        worker_id = task.worker
+        assert worker_id is not None
+        worker = self._workers[worker_id]
+        worker.state, worker.task, worker.holds = (
+            WorkerState.BUSY,
+            task.spec.task_id,
+            task.spec.resources,
+        )
+        self._available -= task.spec.resources
+        self._emit(Dispatch(task.spec, worker_id))
+        self._emit(Publish(ev.TaskStarted(task.spec.task_id, worker_id, time)))
+
+    def _transition_running_finished(self, task: _Task, time: float) -> None:
+        worker_id = self._release_worker(task)
+        assert worker_id is not None
+        self._emit(Publish(ev.TaskFinished(task.spec.task_id, worker_id, time)))
+        for oid in task.spec.return_ids:
+            self._resolve(oid, ObjectState.READY, None, time)
+
+    def _transition_any_cancelled(self, task: _Task, time: float) -> None:
+        error = ErrorInfo(ErrorKind.CANCELLED, f"Task {task.spec.name} was cancelled.")
+        self._release_worker(task)
+        self._emit(StoreError(task.spec.return_ids, error))
+        self._emit(Publish(ev.TaskCancelled(task.spec.task_id, time)))
+        for oid in task.spec.return_ids:
+            self._resolve(oid, ObjectState.FAILED, error, time)
+
+    def _transition_any_failed(self, task: _Task, time: float) -> None:
+        error = task.error
+        assert error is not None, "a move to FAILED needs the error"
+        worker_id = self._release_worker(task)
+        self._emit(StoreError(task.spec.return_ids, error, task.error_value))
+        self._emit(Publish(ev.TaskFailed(task.spec.task_id, worker_id, error, time)))
+        for oid in task.spec.return_ids:
+            self._resolve(oid, ObjectState.FAILED, error, time)
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _emit(self, instruction: Instruction) -> None:
+        self._out.append(instruction)
+
+    def _log_transition(
+        self, task: _Task, start: TaskState | None, cause: str, time: float
+    ) -> None:
+        self._log.append(Transition(task.spec.task_id, start, task.state, cause, time))
+
+    def _running_on(self, task_id: TaskId, worker_id: WorkerId) -> _Task | None:
+        task = self._tasks.get(task_id)
+        if task is None or task.state is not TaskState.RUNNING or task.worker != worker_id:
+            return None
+        return task
+
+    def _register_dependencies(self, task: _Task) -> ErrorInfo | None:
+        """Count `task` as a dependent of its arguments; the error if one can never be had."""
+        failure: ErrorInfo | None = None
+        for oid in dict.fromkeys(task.spec.dependencies):
+            obj = self._objects.get(oid)
+            if obj is None:
+                failure = failure or _object_lost(task.spec, oid)
+                continue
+            obj.dependents += 1
+            if obj.state is ObjectState.FAILED:
+                failure = failure or _dependency_failed(task.spec, oid, obj.error)
+            elif obj.state is ObjectState.PENDING:
+                task.waiting_on.add(oid)
+                obj.waiting_tasks.append(task.spec.task_id)
+        return failure
+
+    def _resolve(
+        self, oid: ObjectId, state: ObjectState, error: ErrorInfo | None, time: float
+    ) -> None:
+        obj = self._objects[oid]
+        obj.state, obj.error = state, error
+        waiting, obj.waiting_tasks = obj.waiting_tasks, []
+        for task_id in waiting:
+            task = self._tasks.get(task_id)
+            if task is None or task.state is not TaskState.WAITING_FOR_ARGS:
+                continue
+            if state is ObjectState.FAILED:
+                failure = _dependency_failed(task.spec, oid, error)
+                self._transition(task, TaskState.FAILED, "argument failed", time, failure)
+                continue
+            task.waiting_on.discard(oid)
+            if not task.waiting_on:
+                self._transition(task, TaskState.READY, "arguments available", time)
+        self._maybe_free(oid, time)
+
+    def _retire(self, task: _Task, time: float) -> None:
+        """Forget a finished task, releasing its hold on its arguments."""
+        del self._tasks[task.spec.task_id]
+        for oid in dict.fromkeys(task.spec.dependencies):
+            obj = self._objects.get(oid)
+            if obj is not None:
+                obj.dependents -= 1
+                self._maybe_free(oid, time)
+
+    def _maybe_free(self, oid: ObjectId, time: float) -> None:
+        obj = self._objects.get(oid)  # a dependent's failure may have freed it a moment ago
+        if obj is None or obj.owner_holds or obj.pinned or obj.dependents or obj.state is ObjectState.PENDING:
+            return
+        del self._objects[oid]
+        self._emit(FreeObjects((oid,)))
+        self._emit(Publish(ev.ObjectFreed(oid, time)))
+
+    def _pin(self, object_ids: Iterable[ObjectId]) -> None:
+        for oid in object_ids:
+            obj = self._objects.get(oid)
+            if obj is not None:
+                obj.pinned = True
+
+    def _release_worker(self, task: _Task) -> WorkerId | None:
+        worker_id, task.worker = task.worker, None
+        worker = self._workers.get(worker_id) if worker_id is not None else None
+        if worker is not None and worker.task == task.spec.task_id:
+            self._available += worker.holds
+            worker.holds, worker.task = _NOTHING, None
+            if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
+                worker.state = WorkerState.IDLE
+                self._idle.append(worker_id)  # type: ignore[arg-type]
+        return worker_id
+
+    def _spawn_worker(self) -> None:
+        worker_id = WorkerId(self._next_worker)
+        self._next_worker += 1
+        self._workers[worker_id] = _Worker(WorkerState.STARTING)
+        self._emit(SpawnWorker(worker_id))
+
+    def _stop_worker(self, worker_id: WorkerId) -> None:
+        worker = self._workers[worker_id]
+        if worker.state is WorkerState.IDLE:
+            self._idle.remove(worker_id)
+        worker.state = WorkerState.STOPPING
+        self._available += worker.holds
+        worker.holds = _NOTHING
+        self._emit(StopWorker(worker_id))
+
+    # ---- scheduling ----------------------------------------------------------------------
+
+    def _schedule(self, time: float) -> None:
+        while (task := self._oldest_runnable()) is not None:
+            if not self._idle:
+                self._maybe_spawn()
+                return
+            task.worker = self._idle.pop()
+            queue = self._ready[task.spec.resources]
+            queue.popleft()
+            if not queue:
+                del self._ready[task.spec.resources]
+            self._transition(task, TaskState.RUNNING, "dispatched", time)
+
+    def _oldest_runnable(self) -> _Task | None:
+        """The oldest ready task whose resources fit what is available now."""
+        best: _Task | None = None
+        for shape in list(self._ready):
+            queue = self._ready[shape]
+            while queue and self.task_state(queue[0]) is not TaskState.READY:
+                queue.popleft()  # cancelled or failed while queued
+            if not queue:
+                del self._ready[shape]
+            elif shape.fits_in(self._available) and (best is None or queue[0] < best.spec.task_id):
+                best = self._tasks[queue[0]]
+        return best
+
+    def _maybe_spawn(self) -> None:
+        active = [w for w in self._workers.values() if w.state is not WorkerState.BLOCKED]
+        starting = any(w.state is WorkerState.STARTING for w in active)
+        if not starting and len(active) < self.config.max_workers:
+            self._spawn_worker()
+
+    # ---- invariants ----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every invariant of the whole state; raise AssertionError at the first broken."""
+        held = _NOTHING
+        for wid, worker in self._workers.items():
+            held += worker.holds
+            busy = worker.state in (WorkerState.BUSY, WorkerState.BLOCKED)
+            assert busy == (worker.task is not None), f"worker {wid} {worker.state} {worker.task}"
+            idle = worker.state is WorkerState.IDLE
+            assert idle == (wid in self._idle), f"worker {wid} and the idle list disagree"
+            if busy:
+                task = self._tasks[worker.task]  # type: ignore[index]
+                assert task.state is TaskState.RUNNING and task.worker == wid, f"worker {wid}"
+                blocked = worker.state is WorkerState.BLOCKED
+                assert worker.holds == (_NOTHING if blocked else task.spec.resources)
+        assert len(self._idle) == len(set(self._idle)), "a worker is idle twice"
+        assert held + self._available == self.config.total, f"{held} + {self._available} leaks"
+        queued = [tid for queue in self._ready.values() for tid in queue]
+        dependents: dict[ObjectId, int] = {}
+        for tid, task in self._tasks.items():
+            assert not task.state.is_terminal, f"task {tid} is terminal but kept"
+            for oid in dict.fromkeys(task.spec.dependencies):
+                dependents[oid] = dependents.get(oid, 0) + 1
+            if task.state is TaskState.WAITING_FOR_ARGS:
+                assert task.waiting_on, f"task {tid} waits for nothing"
+                assert all(self.object_state(o) is ObjectState.PENDING for o in task.waiting_on)
+            if task.state is TaskState.READY:
+                assert queued.count(tid) == 1, f"ready task {tid} is not queued exactly once"
+            if task.state is TaskState.RUNNING:
+                assert task.worker in self._workers, f"task {tid} runs on a missing worker"
+        for oid, obj in self._objects.items():
+            assert obj.dependents == dependents.get(oid, 0), f"object {oid} dependents"
+            freeable = not (obj.owner_holds or obj.pinned or obj.dependents)
+            assert not freeable or obj.state is ObjectState.PENDING, f"object {oid} should be free"
+
+
+_T = TaskState
+_UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.RUNNING)
+_Method = Callable[[SchedulerState, _Task, float], None]
+_TRANSITIONS: dict[tuple[TaskState, TaskState], _Method] = {
+    (_T.WAITING_FOR_ARGS, _T.READY): SchedulerState._transition_waiting_ready,
+    (_T.READY, _T.RUNNING): SchedulerState._transition_ready_running,
+    (_T.RUNNING, _T.FINISHED): SchedulerState._transition_running_finished,
+    (_T.RUNNING, _T.READY): SchedulerState._transition_running_ready,
+    **{(s, _T.FAILED): SchedulerState._transition_any_failed for s in _UNFINISHED},
+    **{(s, _T.CANCELLED): SchedulerState._transition_any_cancelled for s in _UNFINISHED},
+}
+
+_HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
+    ev.RuntimeStarted: SchedulerState._on_runtime_started,  # type: ignore[dict-item]
+    ev.TaskSubmitted: SchedulerState._on_task_submitted,  # type: ignore[dict-item]
+    ev.ObjectCreated: SchedulerState._on_object_created,  # type: ignore[dict-item]
+    ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
+    ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
+    ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]
+    ev.RefDropped: SchedulerState._on_ref_dropped,  # type: ignore[dict-item]
+    ev.WorkerStarted: SchedulerState._on_worker_started,  # type: ignore[dict-item]
+    ev.WorkerDied: SchedulerState._on_worker_died,  # type: ignore[dict-item]
+    ev.WorkerBlocked: SchedulerState._on_worker_blocked,  # type: ignore[dict-item]
+    ev.WorkerUnblocked: SchedulerState._on_worker_unblocked,  # type: ignore[dict-item]
+}
+
+
+# ---- errors the scheduler concludes itself ------------------------------------------------
+
+
+def _describe_exit(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "unknown exit status"
+    if exit_code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"
+
+
+def _worker_crashed(spec: TaskSpec, exit_code: int | None) -> ErrorInfo:
+    retries = f" after {spec.max_retries} retries" if spec.max_retries else ""
+    return ErrorInfo(
+        ErrorKind.WORKER_CRASHED,
+        f"The worker running task {spec.name} died ({_describe_exit(exit_code)}){retries}. "
+        "Likely causes: the task crashed the interpreter (segfault in C code, os._exit, "
+        "running out of memory) or the process was killed. Try running the function locally to "
+        "see the crash, or raise max_retries if the crash is transient.",
+    )
+
+
+def _unschedulable(spec: TaskSpec, total: Resources) -> ErrorInfo:
+    missing = ", ".join(
+        f"{name}: {amount:g} more" for name, amount in spec.resources.missing_from(total).items()
+    )
+    return ErrorInfo(
+        ErrorKind.UNSCHEDULABLE,
+        f"Task {spec.name} requests {dict(spec.resources)} but the runtime has only "
+        f"{dict(total)} in all ({missing}), so it could never run. Lower the request in "
+        ".options(...) or start the runtime with more, e.g. "
+        "nbray.init(num_cpus=..., resources={...}).",
+    )
+
+
+def _object_lost(spec: TaskSpec, oid: ObjectId) -> ErrorInfo:
+    return ErrorInfo(
+        ErrorKind.OBJECT_LOST,
+        f"Argument {format_id(oid)} of task {spec.name} no longer exists (it was freed, or it "
+        "belongs to a runtime that was shut down). Keep a reference to objects you pass on.",
+        cause_object=oid,
+    )
+
+
+def _dependency_failed(spec: TaskSpec, oid: ObjectId, error: ErrorInfo | None) -> ErrorInfo:
+    assert error is not None
+    return ErrorInfo(
+        ErrorKind.DEPENDENCY_FAILED,
+        f"Task {spec.name} did not run because its argument {format_id(oid)} failed: "
+        f"{error.message}",
+        type_name=error.type_name,
+        traceback=error.traceback,
+        cause_object=oid,
+    )

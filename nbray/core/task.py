@@ -1,0 +1,70 @@
+"""What a task is (its spec), the states it moves through, and what a failure says about itself."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId
+from nbray.core.resources import Resources
+
+ONE_CPU = Resources({"CPU": 1})
+
+
+class TaskState(enum.Enum):
+    WAITING_FOR_ARGS = "waiting for args"
+    READY = "ready"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """Everything the scheduler needs to know about one task.
+
+    `body` is what the shell sends a worker (function and serialized arguments); the core never
+    looks inside it. `context` is the caller's opaque tag (the notebook layer puts the cell there).
+    """
+
+    task_id: TaskId
+    name: str
+    return_ids: tuple[ObjectId, ...]
+    dependencies: tuple[ObjectId, ...] = ()
+    contained_ids: tuple[ObjectId, ...] = ()
+    resources: Resources = ONE_CPU
+    max_retries: int = 3
+    owner: WorkerId = DRIVER
+    context: object = None
+    body: object = None
+
+
+class ErrorKind(enum.Enum):
+    """Why a task produced an error instead of values; the shell maps each to an exception type."""
+
+    TASK_ERROR = "the task raised an exception"
+    WORKER_CRASHED = "the worker process running the task died"
+    CANCELLED = "the task was cancelled"
+    UNSCHEDULABLE = "no worker can ever satisfy the task's resource request"
+    DEPENDENCY_FAILED = "an argument of the task failed"
+    OBJECT_LOST = "an argument of the task no longer exists"
+    WORKERS_CANNOT_START = "worker processes fail to start"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure as plain data, safe to publish to any subscriber."""
+
+    kind: ErrorKind
+    message: str
+    type_name: str = ""
+    traceback: str = ""
+    cause_object: ObjectId | None = None

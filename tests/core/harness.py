@@ -1,0 +1,87 @@
+"""Drive a SchedulerState synchronously with a fake clock, validating after every step."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from nbray.core import events as ev
+from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
+from nbray.core.instructions import Dispatch, Instruction, Publish, SpawnWorker
+from nbray.core.resources import Resources
+from nbray.core.scheduler import SchedulerConfig, SchedulerState
+from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
+
+
+class Harness:
+    def __init__(self, cpus: float = 2, gpus: float = 0, workers: int = 2, max_workers: int = 4, **custom: float):
+        total = Resources.of(cpus, gpus, custom)
+        self.state = SchedulerState(SchedulerConfig(total, workers, max_workers))
+        self.ids = IdAllocator()
+        self.clock = itertools.count(1)
+        self.pids = itertools.count(1000)
+
+    def handle(self, *events: ev.Event) -> list[Instruction]:
+        out = self.state.handle(*events)
+        self.state.validate()
+        return out
+
+    def now(self) -> float:
+        return float(next(self.clock))
+
+    def start(self) -> list[WorkerId]:
+        """Start the runtime and its workers; the ids of the workers now idle."""
+        spawned = [i.worker_id for i in self.handle(ev.RuntimeStarted(self.now())) if isinstance(i, SpawnWorker)]
+        for worker_id in spawned:
+            self.handle(ev.WorkerStarted(worker_id, next(self.pids), self.now()))
+        return spawned
+
+    def spec(
+        self,
+        name: str = "f",
+        deps: Sequence[ObjectId] = (),
+        contained: Sequence[ObjectId] = (),
+        num_returns: int = 1,
+        max_retries: int = 0,
+        **resources: float,
+    ) -> TaskSpec:
+        cpus = resources.pop("CPU", 1)
+        gpus = resources.pop("GPU", 0)
+        return TaskSpec(
+            task_id=self.ids.task_id(),
+            name=name,
+            return_ids=tuple(self.ids.object_id() for _ in range(num_returns)),
+            dependencies=tuple(deps),
+            contained_ids=tuple(contained),
+            resources=Resources.of(cpus, gpus, resources),
+            max_retries=max_retries,
+        )
+
+    def submit(self, spec: TaskSpec) -> list[Instruction]:
+        return self.handle(ev.TaskSubmitted(spec, self.now()))
+
+    def put(self, contained: Sequence[ObjectId] = ()) -> ObjectId:
+        oid = self.ids.object_id()
+        self.handle(ev.ObjectCreated(oid, 8, self.now(), tuple(contained)))
+        return oid
+
+    def returned(self, spec: TaskSpec, worker: WorkerId, contained: Sequence[ObjectId] = ()) -> list[Instruction]:
+        values = tuple(f"value of {oid}" for oid in spec.return_ids)
+        sizes = tuple(8 for _ in spec.return_ids)
+        return self.handle(ev.TaskReturned(spec.task_id, worker, values, sizes, tuple(contained), self.now()))
+
+    def raised(self, spec: TaskSpec, worker: WorkerId) -> list[Instruction]:
+        error = ErrorInfo(ErrorKind.TASK_ERROR, "boom", "ValueError", "Traceback ...")
+        return self.handle(ev.TaskRaised(spec.task_id, worker, error, b"pickled ValueError", self.now()))
+
+
+def dispatched(instructions: Sequence[Instruction]) -> dict[TaskId, WorkerId]:
+    return {i.spec.task_id: i.worker_id for i in instructions if isinstance(i, Dispatch)}
+
+
+def published(instructions: Sequence[Instruction]) -> list[type]:
+    return [type(i.event) for i in instructions if isinstance(i, Publish)]
+
+
+def of_type(instructions: Sequence[Instruction], kind: type) -> list[Instruction]:
+    return [i for i in instructions if isinstance(i, kind)]

@@ -1,0 +1,280 @@
+"""The scheduler state machine, driven synchronously: exact instructions, no processes, no clock."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from nbray.core import events as ev
+from nbray.core.instructions import (
+    Dispatch,
+    FreeObjects,
+    InterruptTask,
+    SpawnWorker,
+    StopWorker,
+    StoreError,
+    StoreValues,
+)
+from nbray.core.resources import Resources
+from nbray.core.scheduler import (
+    MAX_STARTUP_FAILURES,
+    InvalidTransition,
+    ObjectState,
+    SchedulerConfig,
+    SchedulerState,
+    WorkerState,
+)
+from nbray.core.task import ErrorKind, TaskState
+from tests.core.harness import Harness, dispatched, of_type, published
+
+
+def test_runtime_start_spawns_the_configured_workers() -> None:
+    h = Harness(cpus=3, workers=3)
+    out = h.handle(ev.RuntimeStarted(0.0))
+    assert out == [SpawnWorker(1), SpawnWorker(2), SpawnWorker(3)]  # type: ignore[arg-type]
+
+
+def test_ready_task_is_dispatched_to_an_idle_worker_and_its_facts_published() -> None:
+    h = Harness()
+    h.start()
+    spec = h.spec()
+    out = h.submit(spec)
+    assert [type(i) for i in out] == [type(out[0]), Dispatch, type(out[2])]
+    assert published(out) == [ev.TaskSubmitted, ev.TaskStarted]
+    worker = dispatched(out)[spec.task_id]
+
+    out = h.returned(spec, worker)
+    assert out[0] == StoreValues(spec.return_ids, (f"value of {spec.return_ids[0]}",))
+    assert published(out) == [ev.TaskFinished, ev.ObjectCreated]
+    assert h.state.object_state(spec.return_ids[0]) is ObjectState.READY
+    assert h.state.snapshot().workers[worker] is WorkerState.IDLE
+
+
+def test_published_submission_does_not_carry_the_task_body() -> None:
+    h = Harness()
+    h.start()
+    spec = h.spec()
+    spec = type(spec)(**{**{f: getattr(spec, f) for f in spec.__slots__}, "body": b"args"})
+    out = h.submit(spec)
+    assert out[0].event.spec.body is None  # type: ignore[union-attr]
+    assert of_type(out, Dispatch)[0].spec.body == b"args"  # type: ignore[attr-defined]
+
+
+def test_task_waits_for_its_top_level_dependencies_only() -> None:
+    h = Harness()
+    h.start()
+    first = h.spec("first")
+    worker = dispatched(h.submit(first))[first.task_id]
+    second = h.spec("second", deps=first.return_ids)
+    assert dispatched(h.submit(second)) == {}
+    assert h.state.task_state(second.task_id) is TaskState.WAITING_FOR_ARGS
+
+    # A ref nested inside the arguments (contained, not a dependency) is not waited for.
+    nested = h.spec("nested", contained=first.return_ids)
+    assert nested.task_id in dispatched(h.submit(nested))
+
+    assert second.task_id in dispatched(h.returned(first, worker))
+
+
+def test_resources_bound_concurrency_and_free_up_on_finish() -> None:
+    h = Harness(cpus=2, workers=3, max_workers=3)
+    h.start()
+    specs = [h.spec(str(i)) for i in range(3)]
+    running = {}
+    for spec in specs:
+        running.update(dispatched(h.submit(spec)))
+    assert set(running) == {specs[0].task_id, specs[1].task_id}
+    assert "CPU" not in h.state.snapshot().available  # all CPUs in use
+    out = h.returned(specs[0], running[specs[0].task_id])
+    assert specs[2].task_id in dispatched(out)
+
+
+def test_a_task_that_does_not_fit_does_not_block_smaller_ones_behind_it() -> None:
+    h = Harness(cpus=2, workers=2)
+    h.start()
+    small = h.spec("small")
+    worker = dispatched(h.submit(small))[small.task_id]
+    big = h.spec("big", CPU=2)
+    assert dispatched(h.submit(big)) == {}
+    other = h.spec("other")
+    other_worker = dispatched(h.submit(other))[other.task_id]
+    assert dispatched(h.returned(other, other_worker)) == {}  # `small` still holds a CPU
+    assert dispatched(h.returned(small, worker)) == {big.task_id: worker}
+
+
+def test_fractional_and_custom_resources_add_up_exactly() -> None:
+    h = Harness(cpus=1, gpus=1, workers=5, max_workers=5, accelerator=2)
+    h.start()
+    quarters = [h.spec(f"q{i}", CPU=0, GPU=0.25, accelerator=0.1) for i in range(5)]
+    running: dict = {}
+    for spec in quarters:
+        running.update(dispatched(h.submit(spec)))
+    assert set(running) == {spec.task_id for spec in quarters[:4]}  # 4 x 0.25 GPU, exactly
+    assert h.state.snapshot().available == Resources.of(1, 0, {"accelerator": 1.6})
+
+
+def test_a_request_the_runtime_can_never_satisfy_fails_at_once_with_advice() -> None:
+    h = Harness(cpus=2)
+    h.start()
+    spec = h.spec("needs_gpu", GPU=1)
+    out = h.submit(spec)
+    (store,) = of_type(out, StoreError)
+    assert store.error.kind is ErrorKind.UNSCHEDULABLE  # type: ignore[attr-defined]
+    assert "GPU: 1 more" in store.error.message and "nbray.init" in store.error.message  # type: ignore[attr-defined]
+    assert published(out) == [ev.TaskSubmitted, ev.TaskFailed]
+
+
+def test_worker_death_retries_then_fails_naming_the_signal() -> None:
+    h = Harness(cpus=1, workers=1)
+    h.start()
+    spec = h.spec("crashy", max_retries=1)
+    worker = dispatched(h.submit(spec))[spec.task_id]
+
+    out = h.handle(ev.WorkerDied(worker, -signal.SIGSEGV, h.now()))
+    assert of_type(out, SpawnWorker) and h.state.task_state(spec.task_id) is TaskState.READY
+    new_worker = of_type(out, SpawnWorker)[0].worker_id  # type: ignore[attr-defined]
+    out = h.handle(ev.WorkerStarted(new_worker, 1, h.now()))
+    assert dispatched(out) == {spec.task_id: new_worker}
+
+    out = h.handle(ev.WorkerDied(new_worker, -signal.SIGSEGV, h.now()))
+    (store,) = of_type(out, StoreError)
+    assert store.error.kind is ErrorKind.WORKER_CRASHED  # type: ignore[attr-defined]
+    assert "SIGSEGV" in store.error.message  # type: ignore[attr-defined]
+    assert [t.finish for t in h.state.story(spec.task_id)] == [
+        TaskState.WAITING_FOR_ARGS,
+        TaskState.READY,
+        TaskState.RUNNING,
+        TaskState.READY,
+        TaskState.RUNNING,
+        TaskState.FAILED,
+    ]
+
+
+def test_a_raising_task_fails_and_its_dependents_fail_with_the_same_cause() -> None:
+    h = Harness()
+    h.start()
+    first = h.spec("first")
+    worker = dispatched(h.submit(first))[first.task_id]
+    second = h.spec("second", deps=first.return_ids)
+    h.submit(second)
+    out = h.raised(first, worker)
+    stores = of_type(out, StoreError)
+    assert stores[0].value == b"pickled ValueError"  # type: ignore[attr-defined]
+    assert stores[1].object_ids == second.return_ids  # type: ignore[attr-defined]
+    assert stores[1].error.kind is ErrorKind.DEPENDENCY_FAILED  # type: ignore[attr-defined]
+    assert stores[1].error.cause_object == first.return_ids[0]  # type: ignore[attr-defined]
+    assert stores[1].error.type_name == "ValueError"  # type: ignore[attr-defined]
+
+    # A task submitted after its argument failed fails at once too.
+    third = h.spec("third", deps=first.return_ids)
+    assert of_type(h.submit(third), StoreError)[0].error.kind is ErrorKind.DEPENDENCY_FAILED  # type: ignore[attr-defined]
+
+
+def test_cancel_a_queued_task_and_a_finished_one() -> None:
+    h = Harness(cpus=1, workers=1)
+    h.start()
+    running, queued = h.spec("running"), h.spec("queued")
+    worker = dispatched(h.submit(running))[running.task_id]
+    h.submit(queued)
+    out = h.handle(ev.CancelRequested(queued.task_id, False, h.now()))
+    assert of_type(out, StoreError)[0].error.kind is ErrorKind.CANCELLED  # type: ignore[attr-defined]
+    assert published(out) == [ev.TaskCancelled]
+    assert dispatched(h.returned(running, worker)) == {}  # the cancelled task never runs
+    assert h.handle(ev.CancelRequested(running.task_id, False, h.now())) == []
+
+
+def test_cancel_a_running_task_interrupts_it_or_stops_its_worker() -> None:
+    h = Harness(cpus=2, workers=2)
+    h.start()
+    gentle, forced = h.spec("gentle"), h.spec("forced")
+    workers = dispatched(h.submit(gentle)) | dispatched(h.submit(forced))
+
+    out = h.handle(ev.CancelRequested(gentle.task_id, False, h.now()))
+    assert out == [InterruptTask(workers[gentle.task_id])]
+    out = h.raised(gentle, workers[gentle.task_id])
+    assert published(out) == [ev.TaskCancelled]
+
+    out = h.handle(ev.CancelRequested(forced.task_id, True, h.now()))
+    assert StopWorker(workers[forced.task_id]) in out and published(out) == [ev.TaskCancelled]
+    assert h.returned(forced, workers[forced.task_id]) == []  # a late result no longer counts
+    out = h.handle(ev.WorkerDied(workers[forced.task_id], -9, h.now()))
+    assert h.state.task_state(forced.task_id) is None
+
+
+def test_objects_are_freed_when_unreferenced_and_not_before() -> None:
+    h = Harness(cpus=1, workers=1)
+    h.start()
+    blocker = h.spec("blocker")
+    worker = dispatched(h.submit(blocker))[blocker.task_id]
+    arg = h.put()
+    user = h.spec("user", deps=[arg])
+    h.submit(user)
+    assert h.handle(ev.RefDropped(arg, h.now())) == []  # a queued task still needs it
+    h.returned(blocker, worker)  # dispatches `user`
+    out = h.returned(user, worker)
+    assert FreeObjects((arg,)) in out and ev.ObjectFreed in published(out)
+
+
+def test_nested_refs_pin_their_objects() -> None:
+    h = Harness()
+    h.start()
+    inner = h.put()
+    h.put(contained=[inner])
+    assert h.handle(ev.RefDropped(inner, h.now())) == []
+    assert h.state.object_state(inner) is ObjectState.READY
+
+
+def test_a_pending_result_whose_ref_was_dropped_is_freed_when_it_arrives() -> None:
+    h = Harness()
+    h.start()
+    spec = h.spec()
+    worker = dispatched(h.submit(spec))[spec.task_id]
+    h.handle(ev.RefDropped(spec.return_ids[0], h.now()))
+    assert FreeObjects(spec.return_ids) in h.returned(spec, worker)
+
+
+def test_a_blocked_worker_lends_its_cpu_and_a_new_worker_is_spawned() -> None:
+    h = Harness(cpus=1, workers=1, max_workers=1)
+    (worker,) = h.start()
+    parent = h.spec("parent")
+    h.submit(parent)
+    child = h.spec("child")
+    assert dispatched(h.submit(child)) == {}
+    out = h.handle(ev.WorkerBlocked(worker, h.now()))
+    (spawn,) = of_type(out, SpawnWorker)
+    out = h.handle(ev.WorkerStarted(spawn.worker_id, 1, h.now()))  # type: ignore[attr-defined]
+    assert dispatched(out) == {child.task_id: spawn.worker_id}  # type: ignore[attr-defined]
+    h.handle(ev.WorkerUnblocked(worker, h.now()))  # oversubscribed for a moment: allowed
+    h.returned(child, spawn.worker_id)  # type: ignore[attr-defined]
+    assert h.state.snapshot().available == Resources()
+
+
+def test_workers_that_keep_dying_at_startup_fail_the_queue_with_advice() -> None:
+    h = Harness(cpus=1, workers=1)
+    h.handle(ev.RuntimeStarted(h.now()))
+    spec = h.spec()
+    h.submit(spec)
+    worker = 1
+    for attempt in range(MAX_STARTUP_FAILURES):
+        out = h.handle(ev.WorkerDied(worker, 1, h.now()))  # type: ignore[arg-type]
+        if attempt < MAX_STARTUP_FAILURES - 1:
+            worker = of_type(out, SpawnWorker)[0].worker_id  # type: ignore[attr-defined]
+    (store,) = of_type(out, StoreError)
+    assert store.error.kind is ErrorKind.WORKERS_CANNOT_START  # type: ignore[attr-defined]
+    assert "import nbray" in store.error.message  # type: ignore[attr-defined]
+
+
+def test_an_illegal_transition_raises_with_the_task_story() -> None:
+    h = Harness()
+    spec = h.spec()
+    h.submit(spec)  # no workers yet: stays READY
+    task = h.state._tasks[spec.task_id]
+    with pytest.raises(InvalidTransition, match="cannot move from TaskState.READY") as info:
+        h.state._transition(task, TaskState.FINISHED, "test", 0.0)
+    assert [t.finish for t in info.value.story] == [TaskState.WAITING_FOR_ARGS, TaskState.READY]
+
+
+def test_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="num_workers"):
+        SchedulerState(SchedulerConfig(Resources.of(1), num_workers=3, max_workers=2))
