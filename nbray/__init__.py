@@ -1,0 +1,89 @@
+"""nbray: a parallel runtime made for Jupyter, with Ray's core API.
+
+    import nbray as ray
+
+    @ray.remote
+    def square(x):
+        return x * x
+
+    ray.get([square.remote(i) for i in range(4)])   # [0, 1, 4, 9]
+
+Importing nbray starts nothing and imports nothing heavy: every name below is loaded on first
+use (PEP 562), and the runtime starts at `init()` or at the first `.remote()`, `put` or `get`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "init": "nbray.api",
+    "shutdown": "nbray.api",
+    "is_initialized": "nbray.api",
+    "remote": "nbray.api",
+    "get": "nbray.api",
+    "put": "nbray.api",
+    "wait": "nbray.api",
+    "cancel": "nbray.api",
+    "available_resources": "nbray.api",
+    "cluster_resources": "nbray.api",
+    "RuntimeInfo": "nbray.api",
+    "ObjectRef": "nbray.object_ref",
+    "RemoteFunction": "nbray.remote_function",
+}
+_SUBMODULES = {"exceptions", "events"}
+
+if TYPE_CHECKING:
+    from nbray import events, exceptions
+    from nbray.api import (
+        RuntimeInfo,
+        available_resources,
+        cancel,
+        cluster_resources,
+        get,
+        init,
+        is_initialized,
+        put,
+        remote,
+        shutdown,
+        wait,
+    )
+    from nbray.object_ref import ObjectRef
+    from nbray.remote_function import RemoteFunction
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"nbray.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbray' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
+
+
+__all__ = [
+    "ObjectRef",
+    "RemoteFunction",
+    "RuntimeInfo",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "events",
+    "exceptions",
+    "get",
+    "init",
+    "is_initialized",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]

@@ -478,7 +478,13 @@ class SchedulerState:
 
     def _maybe_free(self, oid: ObjectId, time: float) -> None:
         obj = self._objects.get(oid)  # a dependent's failure may have freed it a moment ago
-        if obj is None or obj.owner_holds or obj.pinned or obj.dependents or obj.state is ObjectState.PENDING:
+        if (
+            obj is None
+            or obj.owner_holds
+            or obj.pinned
+            or obj.dependents
+            or obj.state is ObjectState.PENDING
+        ):
             return
         del self._objects[oid]
         self._emit(FreeObjects((oid,)))

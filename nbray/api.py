@@ -1,0 +1,291 @@
+"""Ray's core API: `init`, `shutdown`, `get`, `put`, `wait`, `cancel`, `remote`, ...
+
+Each function validates its arguments (saying what was wrong and what to do), finds the current
+backend — starting the local runtime on first use, as Ray does — and delegates to it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from nbray import _current
+from nbray.object_ref import ObjectRef
+from nbray.options import RuntimeConfig, TaskOptions, unknown_option
+from nbray.remote_function import RemoteFunction
+
+R = TypeVar("R")
+
+# Ray `init` arguments that have no meaning for a local runtime and are accepted as no-ops.
+_IGNORED_INIT_OPTIONS = frozenset(
+    {
+        "include_dashboard",
+        "dashboard_host",
+        "dashboard_port",
+        "logging_level",
+        "logging_format",
+        "log_to_driver",
+        "configure_logging",
+        "namespace",
+        "_temp_dir",
+        "_system_config",
+        "object_store_memory",
+        "runtime_env",
+        "job_config",
+    }
+)
+_context_provider: Callable[[], object] | None = None
+_atexit_registered = False
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeInfo:
+    """What `init` returns: which backend runs tasks, and with what."""
+
+    backend: str
+    num_cpus: int
+    num_gpus: float
+    resources: Mapping[str, float]
+    dashboard_url: str | None = None
+
+
+def init(
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: float | None = None,
+    resources: Mapping[str, float] | None = None,
+    local_mode: bool = False,
+    ignore_reinit_error: bool = False,
+    **options: Any,
+) -> RuntimeInfo:
+    """Start nbray's runtime in this process (worker processes start in the background).
+
+    Calling it again with the same arguments returns the running runtime, so re-running a
+    notebook works; with different arguments it raises and says how to restart.
+    """
+    for name in options:
+        if name not in _IGNORED_INIT_OPTIONS:
+            known = _IGNORED_INIT_OPTIONS | {
+                "address",
+                "num_cpus",
+                "num_gpus",
+                "resources",
+                "local_mode",
+                "ignore_reinit_error",
+            }
+            raise TypeError(unknown_option(name, known, "init"))
+    if address not in (None, "local"):
+        raise ValueError(
+            f"init(address={address!r}): nbray runs a local runtime only for now; "
+            "call init() without an address."
+        )
+    config = RuntimeConfig.resolve(num_cpus, num_gpus, resources, local_mode)
+    with _current.lock:
+        running = _current.backend
+        if running is not None:
+            if running.config == config or ignore_reinit_error:
+                return _info(running)
+            raise RuntimeError(
+                f"nbray is already running with {running.config.describe()}, and init() was "
+                f"called with {config.describe()}. To restart with the new settings, call "
+                "nbray.shutdown() first (in a notebook: run it in a cell), then nbray.init(...). "
+                "To keep the running runtime, pass ignore_reinit_error=True."
+            )
+        _current.backend = _start(config)
+        return _info(_current.backend)
+
+
+def _start(config: RuntimeConfig) -> Any:
+    global _atexit_registered
+    if config.local_mode:
+        from nbray.backends.inline import InlineBackend
+
+        backend: Any = InlineBackend(config)
+    else:
+        from nbray.local.backend import LocalBackend
+
+        backend = LocalBackend(config)
+    backend.context_provider = _context_provider
+    if not _atexit_registered:  # a courtesy (reports unfetched errors); cleanup never needs it
+        atexit.register(shutdown)
+        _atexit_registered = True
+    return backend
+
+
+def _info(backend: Any) -> RuntimeInfo:
+    config: RuntimeConfig = backend.config
+    return RuntimeInfo(backend.kind, config.num_cpus, config.num_gpus, dict(config.resources))
+
+
+def shutdown() -> None:
+    """Stop the runtime: its workers exit, pending work is dropped. Safe to call twice."""
+    with _current.lock:
+        backend, _current.backend = _current.backend, None
+    if backend is not None:
+        backend.shutdown()
+
+
+def is_initialized() -> bool:
+    return _current.backend is not None
+
+
+def current_backend() -> Any:
+    """The running backend, started with default settings if there is none (as Ray does)."""
+    backend = _current.backend
+    if backend is None:
+        init()
+        backend = _current.backend
+    return backend
+
+
+def set_context_provider(provider: Callable[[], object] | None) -> None:
+    """Call `provider()` on the submitting thread for every task; its value tags the task in the
+    runtime's events (the notebook layer passes the cell)."""
+    global _context_provider
+    _context_provider = provider
+    backend = _current.backend
+    if backend is not None and hasattr(backend, "context_provider"):
+        backend.context_provider = provider
+
+
+# ---- objects ---------------------------------------------------------------------------
+
+
+@overload
+def get(object_refs: ObjectRef[R], *, timeout: float | None = None) -> R: ...
+@overload
+def get(object_refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -> list[Any]: ...
+def get(object_refs: Any, *, timeout: float | None = None) -> Any:
+    """The value of a ref, or the values of a list of refs in the same order.
+
+    Raises the task's exception at once if one of the tasks failed, and `GetTimeoutError` if
+    `timeout` seconds pass first (`timeout=0` only takes what is ready now).
+    """
+    _check_timeout(timeout, "get")
+    if isinstance(object_refs, ObjectRef):
+        return current_backend().get([object_refs], timeout)[0]
+    refs = _check_ref_list(object_refs, "get", allow_tuple=True)
+    return current_backend().get(refs, timeout) if refs else []
+
+
+def put(value: Any) -> ObjectRef[Any]:
+    """Store `value` in the object store; pass the ref to many tasks instead of the value."""
+    if isinstance(value, ObjectRef):
+        raise TypeError(
+            "put() of an ObjectRef is not allowed: the ref already names a stored object. "
+            "Pass the ref itself to tasks, or put a list containing it to nest it."
+        )
+    ref: ObjectRef[Any] = current_backend().put(value)
+    return ref
+
+
+def wait(
+    object_refs: list[ObjectRef[Any]],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """Wait until `num_returns` of the refs are ready (finished or failed) or `timeout` passes.
+
+    Returns `(ready, not_ready)`, each in the order of the input list; `ready` has at most
+    `num_returns` refs.
+    """
+    refs = _check_ref_list(object_refs, "wait", allow_tuple=False)
+    if len(set(refs)) != len(refs):
+        raise ValueError("wait() requires a list of unique object refs; remove the duplicates.")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(f"num_returns must be an integer, got {num_returns!r}.")
+    if not refs:
+        return [], []
+    if not 1 <= num_returns <= len(refs):
+        raise ValueError(
+            f"num_returns must be between 1 and the number of refs ({len(refs)}), "
+            f"got {num_returns}."
+        )
+    _check_timeout(timeout, "wait")
+    result: tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]
+    result = current_backend().wait(refs, num_returns, timeout)
+    return result
+
+
+def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes `object_ref`: a queued task never runs; a running one gets
+    `KeyboardInterrupt` (or, with `force=True`, its worker is killed). `get` then raises
+    `TaskCancelledError`. Cancelling a finished task does nothing."""
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(
+            f"cancel() takes an ObjectRef returned by .remote(), got {type(object_ref).__name__}."
+        )
+    current_backend().cancel(object_ref, force)
+
+
+# ---- resources -------------------------------------------------------------------------
+
+
+def cluster_resources() -> dict[str, float]:
+    return dict(current_backend().snapshot().total)
+
+
+def available_resources() -> dict[str, float]:
+    return dict(current_backend().snapshot().available)
+
+
+# ---- remote ----------------------------------------------------------------------------
+
+
+def remote(*args: Any, **options: Any) -> Any:
+    """Make a function remote: `@nbray.remote`, or `@nbray.remote(num_cpus=2, ...)`."""
+    if len(args) == 1 and not options and callable(args[0]):
+        return _make_remote(args[0], TaskOptions())
+    if args:
+        raise TypeError(
+            "The @nbray.remote decorator takes either no arguments and no parentheses "
+            "('@nbray.remote') or only keyword arguments ('@nbray.remote(num_cpus=2)')."
+        )
+    task_options = TaskOptions().updated(**options)
+    return lambda function: _make_remote(function, task_options)
+
+
+def _make_remote(target: Any, options: TaskOptions) -> RemoteFunction:
+    if inspect.isclass(target):
+        raise NotImplementedError("Actors (@nbray.remote on a class) are not supported yet.")
+    if not callable(target):
+        raise TypeError(f"@nbray.remote applies to functions, got {type(target).__name__}.")
+    return RemoteFunction(target, options)
+
+
+# ---- argument checks -------------------------------------------------------------------
+
+
+def _check_timeout(timeout: float | None, where: str) -> None:
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
+        raise TypeError(f"{where}() timeout must be a number of seconds or None, got {timeout!r}.")
+    if timeout < 0:
+        raise ValueError(
+            f"{where}() timeout must be >= 0 (or None to wait forever), got {timeout}."
+        )
+
+
+def _check_ref_list(object_refs: Any, where: str, allow_tuple: bool) -> list[ObjectRef[Any]]:
+    kinds = (list, tuple) if allow_tuple else (list,)
+    if not isinstance(object_refs, kinds):
+        expected = "an ObjectRef or a list of ObjectRefs" if allow_tuple else "a list of ObjectRefs"
+        raise TypeError(
+            f"{where}() expects {expected}, got {type(object_refs).__name__}. "
+            "Pass the refs returned by .remote() or put()."
+        )
+    for index, ref in enumerate(object_refs):
+        if not isinstance(ref, ObjectRef):
+            raise TypeError(
+                f"{where}() expects ObjectRefs, but element {index} is a {type(ref).__name__} "
+                f"({ref!r:.60}). Pass the refs returned by .remote() or put()."
+            )
+    return list(object_refs)

@@ -1,0 +1,1 @@
+"""Backends: the seam between the Ray-compatible API and what runs the tasks."""

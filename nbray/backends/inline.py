@@ -1,0 +1,137 @@
+"""The inline backend: the same scheduler, run synchronously on the caller's thread.
+
+For debugging (`nbray.init(local_mode=True)`): tasks run in the calling process, so a debugger,
+`print` and breakpoints work inside them, yet scheduling, dependencies, resources, errors and the
+event stream behave as in the local backend. Workers are virtual: a spawned worker starts at
+once, and a dispatched task runs as soon as the instructions around it are carried out.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Mapping
+
+from nbray.core import events as ev
+from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.scheduler import Snapshot
+from nbray.core.task import TaskSpec
+from nbray.exceptions import RaySystemError
+from nbray.local.driver import Driver
+from nbray.local.object_table import StoredError
+from nbray.local.runtime import Runtime
+from nbray.local.tasks import FunctionCache, Raised, TaskBody, run_task
+from nbray.options import RuntimeConfig
+from nbray.serialization import Serialized
+
+
+class InlinePool:
+    def __init__(self) -> None:
+        self.started: deque[WorkerId] = deque()
+        self.stopped: deque[WorkerId] = deque()
+        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Serialized]]] = deque()
+        self.functions = FunctionCache()
+
+    def spawn(self, worker_id: WorkerId) -> None:
+        self.started.append(worker_id)
+
+    def stop(self, worker_id: WorkerId) -> None:
+        self.stopped.append(worker_id)
+
+    def interrupt(self, worker_id: WorkerId) -> None:
+        pass  # the task runs on this very thread: it can only be interrupted by Ctrl-C
+
+    def dispatch(
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+    ) -> None:
+        self.runs.append((worker_id, spec, resolved))
+
+
+class InlineBackend(Driver):
+    kind = "inline"
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        super().__init__(config)
+        self._pool = InlinePool()
+        self._runtime = Runtime(config, self._pool, self.table)
+        self._running: list[WorkerId] = []  # the virtual workers whose tasks are on the stack
+        self._send(ev.RuntimeStarted(time.time()))
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    def snapshot(self) -> Snapshot:
+        return self._runtime.scheduler.snapshot()
+
+    def _send(self, *events: ev.Event) -> None:
+        self._runtime.handle(*events)
+        self._drain()
+
+    def _drain(self) -> None:
+        pool = self._pool
+        while pool.started or pool.stopped or pool.runs:
+            if pool.started:
+                self._runtime.handle(
+                    ev.WorkerStarted(pool.started.popleft(), os.getpid(), time.time())
+                )
+            elif pool.stopped:
+                self._runtime.handle(ev.WorkerDied(pool.stopped.popleft(), None, time.time()))
+            else:
+                self._run(*pool.runs.popleft())
+
+    def _run(
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+    ) -> None:
+        body = spec.body
+        assert isinstance(body, TaskBody)
+        blob = body.function
+        self._running.append(worker_id)
+        try:
+            outcome = run_task(
+                lambda: self._pool.functions.load(blob.function_id, blob.data),
+                spec.name,
+                body.arguments,
+                resolved,
+                body.num_returns,
+            )
+        finally:
+            self._running.pop()
+        now = time.time()
+        if isinstance(outcome, Raised):
+            event: ev.Event = ev.TaskRaised(
+                spec.task_id, worker_id, outcome.error, outcome.value, now
+            )
+        else:
+            sizes = tuple(v.size for v in outcome.values)
+            contained = tuple(oid for v in outcome.values for oid in v.contained_ids)
+            event = ev.TaskReturned(spec.task_id, worker_id, outcome.values, sizes, contained, now)
+        self._runtime.handle(event)
+
+    def _wait_ready(
+        self, object_ids: list[ObjectId], num_ready: int, timeout: float | None, wake_on_error: bool
+    ) -> list[ObjectId]:
+        if not self._enough(object_ids, num_ready, wake_on_error):
+            # Inside a task, lend its resources so the tasks it waits for can run right here.
+            blocked = self._running[-1] if self._running else None
+            if blocked is not None:
+                self._runtime.handle(ev.WorkerBlocked(blocked, time.time()))
+            self._drain()
+            if blocked is not None:
+                self._runtime.handle(ev.WorkerUnblocked(blocked, time.time()))
+        if timeout is None and not self._enough(object_ids, num_ready, wake_on_error):
+            raise RaySystemError(
+                "In local mode these objects can never become ready: the tasks that make them "
+                "cannot run (they wait for resources or arguments that never come)."
+            )
+        return [oid for oid in object_ids if self.table.lookup(oid) is not None]
+
+    def _enough(self, object_ids: list[ObjectId], num_ready: int, wake_on_error: bool) -> bool:
+        entries = [self.table.lookup(oid) for oid in object_ids]
+        if wake_on_error and any(isinstance(e, StoredError) for e in entries):
+            return True
+        return sum(e is not None for e in entries) >= num_ready
+
+    def _close(self) -> None:
+        pass  # no processes, no threads

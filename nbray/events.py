@@ -1,0 +1,58 @@
+"""The runtime's event stream: facts about tasks, objects and workers, for any observer.
+
+    unsubscribe = nbray.events.subscribe(print)   # called on the runtime's thread, keep it quick
+    nbray.events.snapshot()                       # the live state, consistent, as plain data
+
+Every backend publishes the same events; the notebook widgets, magics and the JupyterLab sidebar
+are folds over this stream. Task events name the task by id; `TaskSubmitted` carries its spec,
+with the caller's context (set by `set_context_provider`) in `spec.context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nbray.api import current_backend, set_context_provider
+from nbray.core.events import (
+    Event,
+    ObjectCreated,
+    ObjectFreed,
+    TaskCancelled,
+    TaskFailed,
+    TaskFinished,
+    TaskStarted,
+    TaskSubmitted,
+    WorkerDied,
+    WorkerStarted,
+)
+from nbray.core.scheduler import Snapshot
+
+
+def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
+    """Call `callback(event)` for each event of the running runtime; returns `unsubscribe`."""
+    unsubscribe: Callable[[], None] = current_backend().subscribe(callback)
+    return unsubscribe
+
+
+def snapshot() -> Snapshot:
+    """The runtime's live tasks, objects, workers and resources, as of now."""
+    state: Snapshot = current_backend().snapshot()
+    return state
+
+
+__all__ = [
+    "Event",
+    "ObjectCreated",
+    "ObjectFreed",
+    "Snapshot",
+    "TaskCancelled",
+    "TaskFailed",
+    "TaskFinished",
+    "TaskStarted",
+    "TaskSubmitted",
+    "WorkerDied",
+    "WorkerStarted",
+    "set_context_provider",
+    "snapshot",
+    "subscribe",
+]

@@ -1,0 +1,41 @@
+"""The local backend (the default): worker processes on this machine, driven by an event loop."""
+
+from __future__ import annotations
+
+from nbray.core import events as ev
+from nbray.core.ids import ObjectId
+from nbray.core.scheduler import Snapshot
+from nbray.local.driver import Driver
+from nbray.local.event_loop import EventLoop
+from nbray.local.runtime import Runtime
+from nbray.local.worker_pool import ProcessPool
+from nbray.options import RuntimeConfig
+
+
+class LocalBackend(Driver):
+    kind = "local"
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        super().__init__(config)
+        pool = ProcessPool()
+        self._runtime = Runtime(config, pool, self.table)
+        self._loop = EventLoop(self._runtime, pool)
+        self._loop.start()  # returns at once: workers start in the background
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    def snapshot(self) -> Snapshot:
+        return self._loop.call(self._runtime.scheduler.snapshot)  # type: ignore[no-any-return]
+
+    def _send(self, *events: ev.Event) -> None:
+        self._loop.post(*events)
+
+    def _wait_ready(
+        self, object_ids: list[ObjectId], num_ready: int, timeout: float | None, wake_on_error: bool
+    ) -> list[ObjectId]:
+        return self.table.wait_ready(object_ids, num_ready, timeout, wake_on_error)
+
+    def _close(self) -> None:
+        self._loop.stop()

@@ -1,0 +1,243 @@
+"""The local runtime's event-loop thread: the one owner of all runtime state.
+
+Theory of operation
+-------------------
+
+    user threads                      event-loop thread                      worker processes
+    ------------                      -----------------                      ----------------
+    submit/put/cancel/ref GC --post--> inbox (SimpleQueue) + wakeup pipe
+                                        |
+                                        v
+                          wait([wakeup, channels..., pidfds...], timeout)   <-- messages, exits
+                                        |
+                          events --> Runtime.handle --> scheduler --> instructions
+                                        |                                 |
+                                        |          spawn/dispatch/kill ---+--> ProcessPool
+    get/wait <--- ObjectTable <--- store/free                            |
+                                        |
+                          answer workers blocked in get/wait (their own deadlines)
+
+There is exactly one blocking call, `multiprocessing.connection.wait`, over the wakeup pipe, every
+worker channel and every worker's pidfd, with the nearest deadline of a worker's `get`/`wait` as
+its timeout. A worker dying is just another event. User threads never touch the scheduler; they
+read values from the thread-safe ObjectTable directly, so a `get` of a ready object costs no
+round trip through this thread. Posting is safe from `__del__` (SimpleQueue is reentrant).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from typing import Any
+
+from nbray.core import events as ev
+from nbray.core.ids import WorkerId, format_id
+from nbray.exceptions import ObjectLostError, RaySystemError
+from nbray.local import protocol
+from nbray.local.object_table import StoredError
+from nbray.local.runtime import Runtime
+from nbray.local.worker_pool import ProcessPool, WorkerProcess
+from nbray.serialization import Serialized, serialize
+
+_STOP = object()
+
+
+@dataclass(eq=False)
+class _Call:
+    function: Callable[[], Any]
+    future: Future[Any]
+
+
+@dataclass(eq=False)
+class _WorkerRequest:
+    """A task blocked in `get`/`wait`, answered when its objects are ready or its time is up."""
+
+    worker_id: WorkerId
+    message: protocol.GetObjects | protocol.WaitObjects
+    deadline: float | None
+    blocked: bool = False
+
+
+class EventLoop:
+    def __init__(self, runtime: Runtime, pool: ProcessPool) -> None:
+        self._runtime = runtime
+        self._table = runtime.table
+        self._pool = pool
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._wakeup_read, self._wakeup_write = os.pipe()
+        os.set_blocking(self._wakeup_read, False)
+        os.set_blocking(self._wakeup_write, False)
+        self._requests: list[_WorkerRequest] = []
+        self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
+        self._running = True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def post(self, *items: Any) -> None:
+        """Hand events (or calls) to the loop; any thread, even inside `__del__`."""
+        self._inbox.put(items)
+        # A full pipe means the loop will wake anyway; a closed one, that the loop is gone.
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wakeup_write, b"\0")
+
+    def call(self, function: Callable[[], Any]) -> Any:
+        """Run `function` on the loop thread and return its result (for consistent snapshots)."""
+        if not self._thread.is_alive():
+            raise RaySystemError("The nbray runtime is not running; call nbray.init().")
+        future: Future[Any] = Future()
+        self.post(_Call(function, future))
+        return future.result()
+
+    def stop(self) -> None:
+        self.post(_STOP)
+        self._thread.join()
+        os.close(self._wakeup_write)
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._runtime.handle(ev.RuntimeStarted(time.time()))
+            while self._running:
+                self._step()
+        except BaseException:
+            traceback.print_exc()
+            self._runtime.report("nbray: the runtime's event loop crashed (above); restart it.\n")
+        finally:
+            self._pool.close()
+            self._table.close()
+            os.close(self._wakeup_read)
+
+    def _step(self) -> None:
+        ready = wait([self._wakeup_read, *self._pool.waitables()], self._timeout())
+        events: list[ev.Event] = []
+        calls: list[_Call] = []
+        for waitable in ready:
+            if waitable == self._wakeup_read:
+                self._drain_wakeups()
+            elif (worker := self._pool.owner_of(waitable)) is not None:
+                events += self._from_worker(worker, pidfd_fired=waitable == worker.pidfd)
+        while True:
+            try:
+                items = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            for item in items:
+                if item is _STOP:
+                    self._running = False
+                elif isinstance(item, _Call):
+                    calls.append(item)
+                else:
+                    events.append(item)
+        if events:
+            self._runtime.handle(*events)
+        self._answer_requests()
+        for call in calls:
+            try:
+                call.future.set_result(call.function())
+            except Exception as error:
+                call.future.set_exception(error)
+
+    def _timeout(self) -> float | None:
+        deadlines = [r.deadline for r in self._requests if r.deadline is not None]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wakeup_read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    # ---- messages from workers become events ---------------------------------------------
+
+    def _from_worker(self, worker: WorkerProcess, pidfd_fired: bool) -> list[ev.Event]:
+        events = [self._translate(worker.worker_id, m) for m in self._pool.read(worker)]
+        if pidfd_fired:  # its last messages (read above) come before its death
+            exit_code = self._pool.reap(worker)
+            self._requests = [r for r in self._requests if r.worker_id != worker.worker_id]
+            events.append(ev.WorkerDied(worker.worker_id, exit_code, time.time()))
+        return [e for e in events if e is not None]
+
+    def _translate(self, worker_id: WorkerId, message: Any) -> ev.Event | None:
+        now = time.time()
+        if isinstance(message, protocol.TaskDone):
+            sizes = tuple(v.size for v in message.values)
+            contained = tuple(oid for v in message.values for oid in v.contained_ids)
+            return ev.TaskReturned(
+                message.task_id, worker_id, message.values, sizes, contained, now
+            )
+        if isinstance(message, protocol.TaskError):
+            return ev.TaskRaised(message.task_id, worker_id, message.error, message.value, now)
+        if isinstance(message, protocol.WorkerReady):
+            return ev.WorkerStarted(worker_id, message.pid, now)
+        if isinstance(message, protocol.SubmitTask):
+            self._table.expect(message.spec.return_ids)
+            return ev.TaskSubmitted(message.spec, now)
+        if isinstance(message, protocol.PutObject):
+            value = message.value
+            self._table.store(message.object_id, value)
+            return ev.ObjectCreated(
+                message.object_id, value.size, now, value.contained_ids, None, worker_id
+            )
+        if isinstance(message, (protocol.GetObjects, protocol.WaitObjects)):
+            timeout = message.timeout
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._requests.append(_WorkerRequest(worker_id, message, deadline))
+            return None
+        raise RaySystemError(f"nbray bug: unexpected message from worker {worker_id}: {message!r}")
+
+    # ---- tasks blocked in get/wait -------------------------------------------------------
+
+    def _answer_requests(self) -> None:
+        events: list[ev.Event] = []
+        now = time.monotonic()
+        for request in list(self._requests):
+            reply = self._reply(
+                request, timed_out=request.deadline is not None and now >= request.deadline
+            )
+            if reply is not None:
+                self._requests.remove(request)
+                self._pool.send(request.worker_id, reply)
+                if request.blocked:
+                    events.append(ev.WorkerUnblocked(request.worker_id, time.time()))
+            elif not request.blocked:
+                request.blocked = True  # lend its CPU while it waits, so what it waits for can run
+                events.append(ev.WorkerBlocked(request.worker_id, time.time()))
+        if events:
+            self._runtime.handle(*events)
+
+    def _reply(self, request: _WorkerRequest, timed_out: bool) -> Any:
+        message = request.message
+        values: dict[Any, Serialized] = {}
+        errors: dict[Any, Serialized] = {}
+        for oid in message.object_ids:
+            entry = self._table.lookup(oid)
+            if entry is None and not self._table.is_known(oid):
+                errors[oid] = serialize(ObjectLostError(f"Object {format_id(oid)} does not exist."))
+            elif isinstance(entry, StoredError):
+                entry.fetched = True
+                errors[oid] = serialize(entry.error)
+            elif entry is not None:
+                values[oid] = entry
+        if isinstance(message, protocol.WaitObjects):
+            ready = tuple(oid for oid in message.object_ids if oid in values or oid in errors)
+            if len(ready) >= message.num_returns or timed_out:
+                return protocol.WaitReply(message.request_id, ready)
+            return None
+        if errors or len(values) == len(message.object_ids) or timed_out:
+            if errors:
+                values = {}
+            return protocol.ObjectsReply(
+                message.request_id, values, errors, timed_out and not errors
+            )
+        return None

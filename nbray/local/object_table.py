@@ -1,0 +1,134 @@
+"""The driver's table of object values and the threads waiting for them.
+
+Theory of operation: the event-loop thread stores task results and errors; user threads store
+`put` values and read. Every access holds one lock for a few dict operations only. A thread that
+waits registers a `_Waiter` on the objects it lacks; `store` counts it down and sets its Event
+(so a Ctrl-C in the notebook interrupts the wait, see DESIGN.md). The table also knows which ids
+are still pending, so a ref to an object that will never come fails at once instead of hanging.
+
+Values are `Serialized` (inline in messages for now; the shared-memory store replaces this).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from nbray.core.ids import ObjectId
+from nbray.exceptions import RayError
+from nbray.serialization import Serialized
+
+
+@dataclass(slots=True)
+class StoredError:
+    """A failure stored as an object's value: raising it is what `get` does."""
+
+    error: RayError
+    reportable: bool  # an original failure (not a copy, not a cancellation) worth reporting
+    fetched: bool = False
+
+
+Entry = Serialized | StoredError
+
+
+@dataclass(slots=True)
+class _Waiter:
+    remaining: int
+    wake_on_error: bool
+    event: threading.Event = field(default_factory=threading.Event)
+
+
+class ObjectTable:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[ObjectId, Entry] = {}
+        self._pending: set[ObjectId] = set()
+        self._waiters: dict[ObjectId, list[_Waiter]] = {}
+        self._closed = False
+
+    def expect(self, object_ids: tuple[ObjectId, ...]) -> None:
+        """These objects will be produced: waits on them are legitimate."""
+        with self._lock:
+            self._pending.update(object_ids)
+
+    def store(self, object_id: ObjectId, entry: Entry) -> None:
+        with self._lock:
+            self._entries[object_id] = entry
+            self._pending.discard(object_id)
+            for waiter in self._waiters.pop(object_id, ()):
+                waiter.remaining -= 1
+                if waiter.remaining <= 0 or (
+                    waiter.wake_on_error and isinstance(entry, StoredError)
+                ):
+                    waiter.event.set()
+
+    def free(self, object_id: ObjectId) -> Entry | None:
+        with self._lock:
+            self._pending.discard(object_id)
+            return self._entries.pop(object_id, None)
+
+    def lookup(self, object_id: ObjectId) -> Entry | None:
+        return self._entries.get(object_id)  # one dict read: atomic under the GIL
+
+    def is_known(self, object_id: ObjectId) -> bool:
+        with self._lock:
+            return object_id in self._entries or object_id in self._pending
+
+    def unfetched_errors(self) -> list[StoredError]:
+        with self._lock:
+            entries = list(self._entries.values())
+        return [e for e in entries if isinstance(e, StoredError) and e.reportable and not e.fetched]
+
+    def wait_ready(
+        self,
+        object_ids: list[ObjectId],
+        num_ready: int,
+        timeout: float | None,
+        wake_on_error: bool = False,
+    ) -> list[ObjectId]:
+        """Block until `num_ready` of `object_ids` are stored (or, with `wake_on_error`, one of
+        them failed), or `timeout` passes; return the stored ones in input order."""
+        waiter = self._register(object_ids, num_ready, wake_on_error)
+        if waiter is not None:
+            try:
+                waiter.event.wait(timeout)
+            finally:
+                self._unregister(waiter, object_ids)
+        if self._closed:
+            raise RayError("nbray was shut down while this call waited for objects.")
+        return [oid for oid in object_ids if oid in self._entries]
+
+    def close(self) -> None:
+        """Wake every waiter: the runtime is going away."""
+        with self._lock:
+            self._closed = True
+            for waiters in self._waiters.values():
+                for waiter in waiters:
+                    waiter.event.set()
+            self._waiters.clear()
+
+    def _register(
+        self, object_ids: list[ObjectId], num_ready: int, wake_on_error: bool
+    ) -> _Waiter | None:
+        with self._lock:
+            if self._closed:
+                return None
+            missing = [oid for oid in object_ids if oid not in self._entries]
+            failed = wake_on_error and any(
+                isinstance(self._entries.get(oid), StoredError) for oid in object_ids
+            )
+            if len(object_ids) - len(missing) >= num_ready or failed:
+                return None
+            waiter = _Waiter(num_ready - (len(object_ids) - len(missing)), wake_on_error)
+            for oid in missing:
+                self._waiters.setdefault(oid, []).append(waiter)
+            return waiter
+
+    def _unregister(self, waiter: _Waiter, object_ids: list[ObjectId]) -> None:
+        with self._lock:
+            for oid in object_ids:
+                waiters = self._waiters.get(oid)
+                if waiters and waiter in waiters:
+                    waiters.remove(waiter)
+                    if not waiters:
+                        del self._waiters[oid]

@@ -1,0 +1,102 @@
+"""Messages between the driver's event loop and a worker process, and how they are framed.
+
+Each message is one pickled NamedTuple (protocol 5; values inside are already `Serialized`),
+sent with `multiprocessing.connection.Connection.send_bytes` over a socketpair.
+"""
+
+from __future__ import annotations
+
+import pickle
+from multiprocessing.connection import Connection
+from typing import Any, NamedTuple
+
+from nbray.core.ids import ObjectId, TaskId
+from nbray.core.task import ErrorInfo, TaskSpec
+from nbray.serialization import Serialized
+
+# ---- driver -> worker ----------------------------------------------------------------------
+
+
+class Setup(NamedTuple):
+    """First message: make the worker's import path match the driver's."""
+
+    sys_path: list[str]
+    cwd: str
+
+
+class ExecuteTask(NamedTuple):
+    task_id: TaskId
+    name: str
+    function_id: bytes
+    function_data: bytes | None  # None when the worker has it cached already
+    arguments: Serialized
+    resolved: dict[ObjectId, Serialized]
+    num_returns: int
+
+
+class ObjectsReply(NamedTuple):
+    """Answer to `GetObjects`: all the values, or the errors of those that failed, or a timeout."""
+
+    request_id: int
+    values: dict[ObjectId, Serialized]
+    errors: dict[ObjectId, Serialized]
+    timed_out: bool
+
+
+class WaitReply(NamedTuple):
+    """Answer to `WaitObjects`: the ids that are ready (finished or failed)."""
+
+    request_id: int
+    ready: tuple[ObjectId, ...]
+
+
+# ---- worker -> driver ----------------------------------------------------------------------
+
+
+class WorkerReady(NamedTuple):
+    pid: int
+
+
+class TaskDone(NamedTuple):
+    task_id: TaskId
+    values: tuple[Serialized, ...]
+
+
+class TaskError(NamedTuple):
+    task_id: TaskId
+    error: ErrorInfo
+    value: Serialized
+
+
+class GetObjects(NamedTuple):
+    """The running task calls `get`: reply when all are ready, one failed, or time is up."""
+
+    request_id: int
+    object_ids: tuple[ObjectId, ...]
+    timeout: float | None
+
+
+class WaitObjects(NamedTuple):
+    """The running task calls `wait`: reply when `num_returns` are ready or time is up."""
+
+    request_id: int
+    object_ids: tuple[ObjectId, ...]
+    num_returns: int
+    timeout: float | None
+
+
+class PutObject(NamedTuple):
+    object_id: ObjectId
+    value: Serialized
+
+
+class SubmitTask(NamedTuple):
+    spec: TaskSpec
+
+
+def send(connection: Connection, message: Any) -> None:
+    connection.send_bytes(pickle.dumps(message, protocol=5))
+
+
+def receive(connection: Connection) -> Any:
+    return pickle.loads(connection.recv_bytes())

@@ -1,0 +1,180 @@
+"""The runtime: feeds events to the scheduler and carries out its instructions.
+
+It is owned by one thread at a time — the event-loop thread of the local backend, or the caller's
+thread in the inline backend — and decides nothing itself: where to run what is the scheduler's
+call; how to start a process or send a message is the worker pool's.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from nbray.core import events as ev
+from nbray.core import instructions as ins
+from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.scheduler import SchedulerConfig, SchedulerState
+from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
+from nbray.exceptions import (
+    ObjectLostError,
+    RayError,
+    RayTaskError,
+    TaskCancelledError,
+    TaskUnschedulableError,
+    WorkerCrashedError,
+    WorkersCannotStartError,
+)
+from nbray.local.object_table import ObjectTable, StoredError
+from nbray.options import RuntimeConfig
+from nbray.serialization import Serialized, deserialize
+
+Subscriber = Callable[[ev.Event], None]
+
+
+class WorkerPool(Protocol):
+    def spawn(self, worker_id: WorkerId) -> None: ...
+    def stop(self, worker_id: WorkerId) -> None: ...
+    def interrupt(self, worker_id: WorkerId) -> None: ...
+    def dispatch(
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+    ) -> None: ...
+
+
+_ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
+    ErrorKind.WORKER_CRASHED: WorkerCrashedError,
+    ErrorKind.CANCELLED: TaskCancelledError,
+    ErrorKind.UNSCHEDULABLE: TaskUnschedulableError,
+    ErrorKind.OBJECT_LOST: ObjectLostError,
+    ErrorKind.WORKERS_CANNOT_START: WorkersCannotStartError,
+}
+_REPORTABLE = frozenset({ErrorKind.TASK_ERROR, ErrorKind.WORKER_CRASHED, ErrorKind.UNSCHEDULABLE})
+
+
+def scheduler_config(config: RuntimeConfig) -> SchedulerConfig:
+    # Up to twice the CPUs in processes, so zero- and fractional-CPU tasks can share the machine.
+    return SchedulerConfig(config.total(), config.num_cpus, max(2 * config.num_cpus, 2))
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        pool: WorkerPool,
+        table: ObjectTable,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.scheduler = SchedulerState(scheduler_config(config))
+        self.pool = pool
+        self.table = table
+        self.report = report or _print_to_stderr
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._subscribers_lock = threading.Lock()
+
+    def handle(self, *events: ev.Event) -> None:
+        for instruction in self.scheduler.handle(*events):
+            _CARRY_OUT[type(instruction)](self, instruction)
+
+    # ---- the event stream ----------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(event)` for every runtime event, on the runtime's thread, until the
+        returned function is called. Callbacks must be quick and must not block."""
+        with self._subscribers_lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._subscribers_lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def _publish(self, instruction: ins.Publish) -> None:
+        for callback in self._subscribers:
+            try:
+                callback(instruction.event)
+            except Exception as error:  # a broken subscriber must not stop the runtime
+                warnings.warn(f"nbray event subscriber {callback!r} raised {error!r}", stacklevel=1)
+
+    # ---- instructions --------------------------------------------------------------------
+
+    def _spawn(self, instruction: ins.SpawnWorker) -> None:
+        self.pool.spawn(instruction.worker_id)
+
+    def _stop(self, instruction: ins.StopWorker) -> None:
+        self.pool.stop(instruction.worker_id)
+
+    def _interrupt(self, instruction: ins.InterruptTask) -> None:
+        self.pool.interrupt(instruction.worker_id)
+
+    def _dispatch(self, instruction: ins.Dispatch) -> None:
+        resolved = {}
+        for oid in instruction.spec.dependencies:
+            entry = self.table.lookup(oid)
+            assert isinstance(entry, Serialized), f"dispatched before argument {oid} was ready"
+            resolved[oid] = entry
+        self.pool.dispatch(instruction.worker_id, instruction.spec, resolved)
+
+    def _store_values(self, instruction: ins.StoreValues) -> None:
+        for oid, value in zip(instruction.object_ids, instruction.values, strict=True):
+            assert isinstance(value, Serialized)
+            self.table.store(oid, value)
+
+    def _store_error(self, instruction: ins.StoreError) -> None:
+        entry = self._error_entry(instruction.error, instruction.value)
+        for oid in instruction.object_ids:
+            self.table.store(oid, entry)
+
+    def _error_entry(self, info: ErrorInfo, value: object) -> StoredError:
+        if info.cause_object is not None:
+            cause = self.table.lookup(info.cause_object)
+            if isinstance(cause, StoredError):
+                return StoredError(cause.error, reportable=False)
+        reportable = info.kind in _REPORTABLE
+        if isinstance(value, Serialized):
+            try:
+                return StoredError(deserialize(value), reportable)
+            except Exception:  # the exception's class cannot be loaded here: keep its text
+                pass
+        if info.kind is ErrorKind.TASK_ERROR:
+            return StoredError(
+                RayTaskError("", info.traceback, None, info.type_name, info.message), reportable
+            )
+        return StoredError(_ERROR_TYPES.get(info.kind, RayError)(info.message), reportable)
+
+    def _free(self, instruction: ins.FreeObjects) -> None:
+        for oid in instruction.object_ids:
+            entry = self.table.free(oid)
+            if isinstance(entry, StoredError) and entry.reportable and not entry.fetched:
+                self.report(describe_unhandled(entry.error))
+
+
+def describe_unhandled(error: RayError) -> str:
+    if isinstance(error, RayTaskError):
+        detail = f"{error.traceback_str.rstrip()}"
+        what = f"Task {error.function_name}" if error.function_name else "A task"
+    else:
+        detail, what = f"{type(error).__name__}: {error}", "A task"
+    return (
+        f"nbray: {what} failed and nobody fetched its result, so here is its error "
+        f"(call nbray.get on the ref to handle it yourself):\n{detail}\n"
+    )
+
+
+def _print_to_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+_CARRY_OUT: dict[type, Callable[[Runtime, ins.Instruction], None]] = {
+    ins.SpawnWorker: Runtime._spawn,  # type: ignore[dict-item]
+    ins.StopWorker: Runtime._stop,  # type: ignore[dict-item]
+    ins.InterruptTask: Runtime._interrupt,  # type: ignore[dict-item]
+    ins.Dispatch: Runtime._dispatch,  # type: ignore[dict-item]
+    ins.StoreValues: Runtime._store_values,  # type: ignore[dict-item]
+    ins.StoreError: Runtime._store_error,  # type: ignore[dict-item]
+    ins.FreeObjects: Runtime._free,  # type: ignore[dict-item]
+    ins.Publish: Runtime._publish,  # type: ignore[dict-item]
+}

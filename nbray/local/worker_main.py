@@ -1,0 +1,90 @@
+"""A worker process: runs the tasks the driver sends it, one at a time.
+
+Started by `worker_pool.ProcessPool.spawn` as `python -m nbray.local.worker_main FD PARENT_PID`.
+It ignores SIGINT (Jupyter interrupts the kernel's whole process group; cancelling remote work
+is the driver's decision) and dies with the driver: a parent-death signal covers SIGKILL of the
+driver, EOF on its channel covers everything else. SIGUSR1 raises KeyboardInterrupt inside the
+running task: that is how the driver cancels a task without killing its worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from multiprocessing.connection import Connection
+from types import FrameType
+
+from nbray import _current
+from nbray.core.ids import WorkerId
+from nbray.local import protocol
+from nbray.local.tasks import FunctionCache, Raised, Returned, run_task
+from nbray.local.worker_client import WorkerClient
+
+_PR_SET_PDEATHSIG = 1
+_running_task = False
+
+
+def main(argv: list[str]) -> None:
+    channel_fd, parent_pid = int(argv[1]), int(argv[2])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, _interrupt_task)
+    _die_with_parent(parent_pid)
+    channel = Connection(channel_fd)
+    try:
+        setup = protocol.receive(channel)
+    except EOFError:
+        return
+    sys.path[:] = setup.sys_path
+    os.chdir(setup.cwd)
+    client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])))
+    _current.backend = client
+    protocol.send(channel, protocol.WorkerReady(os.getpid()))
+    serve(channel)
+
+
+def serve(channel: Connection) -> None:
+    functions = FunctionCache()
+    while True:
+        try:
+            task: protocol.ExecuteTask = protocol.receive(channel)
+        except EOFError:
+            return  # the driver shut down or died
+        outcome = _execute(task, functions)
+        if isinstance(outcome, Raised):
+            protocol.send(channel, protocol.TaskError(task.task_id, outcome.error, outcome.value))
+        else:
+            protocol.send(channel, protocol.TaskDone(task.task_id, outcome.values))
+
+
+def _execute(task: protocol.ExecuteTask, functions: FunctionCache) -> Returned | Raised:
+    global _running_task
+    _running_task = True
+    try:
+        return run_task(
+            lambda: functions.load(task.function_id, task.function_data),
+            task.name,
+            task.arguments,
+            task.resolved,
+            task.num_returns,
+        )
+    finally:
+        _running_task = False
+
+
+def _interrupt_task(signum: int, frame: FrameType | None) -> None:
+    if _running_task:
+        raise KeyboardInterrupt("task cancelled by nbray.cancel")
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

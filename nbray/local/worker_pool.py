@@ -1,0 +1,164 @@
+"""Worker processes, seen from the driver: start, message, signal, reap.
+
+Workers are started with `subprocess` (`python -m nbray.local.worker_main`), not
+`multiprocessing`: nothing of the notebook's `__main__` is re-imported, and startup is one plain
+interpreter launch. Each worker gets one end of a socketpair as its channel. Its death is noticed
+through a pidfd (readable when the process exits) so the event loop can wait on it beside the
+channels; the exit status is then reaped at once. Only the event-loop thread calls this module:
+the worker's parent-death signal fires when the thread that spawned it exits (prctl(2)).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.task import TaskSpec
+from nbray.local import protocol
+from nbray.local.tasks import TaskBody
+from nbray.serialization import Serialized
+
+SHUTDOWN_GRACE_SECONDS = 0.25
+
+
+@dataclass(eq=False)
+class WorkerProcess:
+    worker_id: WorkerId
+    process: subprocess.Popen[bytes]
+    channel: Connection | None
+    pidfd: int
+    functions: set[bytes] = field(default_factory=set)  # function ids the worker has cached
+
+
+class ProcessPool:
+    def __init__(self) -> None:
+        self.workers: dict[WorkerId, WorkerProcess] = {}
+
+    # ---- the WorkerPool protocol ---------------------------------------------------------
+
+    def spawn(self, worker_id: WorkerId) -> None:
+        ours, theirs = socket.socketpair()
+        command = [
+            sys.executable,
+            "-m",
+            "nbray.local.worker_main",
+            str(theirs.fileno()),
+            str(os.getpid()),
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NBRAY_WORKER_ID": str(worker_id)}
+        process = subprocess.Popen(
+            command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
+        )
+        theirs.close()
+        channel = Connection(ours.detach())
+        self.workers[worker_id] = WorkerProcess(
+            worker_id, process, channel, os.pidfd_open(process.pid)
+        )
+        protocol.send(channel, protocol.Setup(list(sys.path), os.getcwd()))
+
+    def stop(self, worker_id: WorkerId) -> None:
+        worker = self.workers.get(worker_id)
+        if worker is not None:
+            _signal(worker, signal.SIGKILL)
+
+    def interrupt(self, worker_id: WorkerId) -> None:
+        worker = self.workers.get(worker_id)
+        if worker is not None:
+            _signal(worker, signal.SIGUSR1)  # the worker raises KeyboardInterrupt in its task
+
+    def dispatch(
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+    ) -> None:
+        worker = self.workers[worker_id]
+        body = spec.body
+        assert isinstance(body, TaskBody)
+        function = body.function
+        cached = function.function_id in worker.functions
+        worker.functions.add(function.function_id)
+        message = protocol.ExecuteTask(
+            spec.task_id,
+            spec.name,
+            function.function_id,
+            None if cached else function.data,
+            body.arguments,
+            dict(resolved),
+            body.num_returns,
+        )
+        self.send(worker_id, message)
+
+    # ---- for the event loop --------------------------------------------------------------
+
+    def send(self, worker_id: WorkerId, message: Any) -> None:
+        worker = self.workers.get(worker_id)
+        if worker is None or worker.channel is None:
+            return  # it died: its death is (or will be) an event of its own
+        try:
+            protocol.send(worker.channel, message)
+        except OSError:
+            self._close_channel(worker)
+
+    def waitables(self) -> list[Any]:
+        found: list[Any] = []
+        for worker in self.workers.values():
+            found.append(worker.pidfd)
+            if worker.channel is not None:
+                found.append(worker.channel)
+        return found
+
+    def owner_of(self, waitable: Any) -> WorkerProcess | None:
+        for worker in self.workers.values():
+            if waitable is worker.channel or waitable == worker.pidfd:
+                return worker
+        return None
+
+    def read(self, worker: WorkerProcess) -> list[Any]:
+        """Every message the worker has sent so far (its channel closes at EOF)."""
+        messages = []
+        channel = worker.channel
+        try:
+            while channel is not None and channel.poll():
+                messages.append(protocol.receive(channel))
+        except (EOFError, OSError):
+            self._close_channel(worker)
+        return messages
+
+    def reap(self, worker: WorkerProcess) -> int | None:
+        """Forget a worker whose pidfd fired; its exit code (negative: killed by that signal)."""
+        self.workers.pop(worker.worker_id, None)
+        self._close_channel(worker)
+        os.close(worker.pidfd)
+        return worker.process.wait()
+
+    def close(self) -> list[tuple[WorkerId, int | None]]:
+        """Stop every worker: idle ones exit at EOF on their channel; those still busy in a task
+        after a short grace period are killed (their output is unbuffered, so none is lost)."""
+        for worker in self.workers.values():
+            self._close_channel(worker)
+        lingering = {worker.pidfd: worker for worker in self.workers.values()}
+        deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+        while lingering and (left := deadline - time.monotonic()) > 0:
+            for pidfd in wait(list(lingering), left):
+                del lingering[pidfd]  # type: ignore[arg-type]
+        for worker in lingering.values():
+            _signal(worker, signal.SIGKILL)
+        return [(worker.worker_id, self.reap(worker)) for worker in list(self.workers.values())]
+
+    def _close_channel(self, worker: WorkerProcess) -> None:
+        if worker.channel is not None:
+            worker.channel.close()
+            worker.channel = None
+
+
+def _signal(worker: WorkerProcess, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already exited; not yet reaped
+        signal.pidfd_send_signal(worker.pidfd, signum)

@@ -1,0 +1,101 @@
+"""Options of `init` and of remote functions: validated once, with messages that say what to do."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from nbray.core.resources import Resources
+
+# Ray options that make no sense on one machine and can be ignored without changing results.
+_IGNORED_TASK_OPTIONS = frozenset({"scheduling_strategy", "memory", "label_selector", "_metadata"})
+_NOT_YET_TASK_OPTIONS = frozenset(
+    {"retry_exceptions", "max_calls", "runtime_env", "accelerator_type", "object_store_memory"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    num_returns: int = 1
+    num_cpus: float = 1
+    num_gpus: float = 0
+    resources: Mapping[str, float] = field(default_factory=dict)
+    max_retries: int = 3
+    name: str = ""
+
+    def updated(self, **options: Any) -> TaskOptions:
+        """A copy with `options` applied, each checked; unknown names raise with a suggestion."""
+        known = {f.name for f in fields(self)}
+        for name in options:
+            if name in _NOT_YET_TASK_OPTIONS:
+                raise ValueError(f"nbray does not support the option {name!r} yet.")
+            if name not in known and name not in _IGNORED_TASK_OPTIONS:
+                raise TypeError(unknown_option(name, known | _IGNORED_TASK_OPTIONS, "remote"))
+        new = replace(self, **{k: v for k, v in options.items() if k in known})
+        new.check()
+        return new
+
+    def check(self) -> None:
+        _check_int("num_returns", self.num_returns, minimum=0)
+        _check_int("max_retries", self.max_retries, minimum=-1)
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {self.name!r}.")
+        self.resource_request()  # validates the amounts
+
+    def resource_request(self) -> Resources:
+        if not isinstance(self.resources, Mapping):
+            raise TypeError(f"resources must be a dict of name -> amount, got {self.resources!r}.")
+        return Resources.of(self.num_cpus, self.num_gpus, self.resources)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """What the runtime was started with; `init` compares it to decide reuse or refusal."""
+
+    num_cpus: int
+    num_gpus: float
+    resources: Mapping[str, float]
+    local_mode: bool
+
+    @classmethod
+    def resolve(
+        cls,
+        num_cpus: int | None,
+        num_gpus: float | None,
+        resources: Mapping[str, float] | None,
+        local_mode: bool,
+    ) -> RuntimeConfig:
+        if num_cpus is None:
+            num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        _check_int("num_cpus", num_cpus, minimum=0)
+        config = cls(num_cpus, num_gpus or 0, dict(resources or {}), bool(local_mode))
+        config.total()
+        return config
+
+    def total(self) -> Resources:
+        return Resources.of(self.num_cpus, self.num_gpus, self.resources)
+
+    def describe(self) -> str:
+        extra = f", resources={dict(self.resources)}" if self.resources else ""
+        mode = ", local_mode=True" if self.local_mode else ""
+        return f"num_cpus={self.num_cpus}, num_gpus={self.num_gpus:g}{extra}{mode}"
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+
+
+def unknown_option(name: str, known: set[str] | frozenset[str], where: str) -> str:
+    """A message for an option nobody knows, suggesting the closest known name."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"Unknown option {name!r} for {where}.{hint} Valid options: {', '.join(sorted(known))}."

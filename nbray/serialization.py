@@ -1,0 +1,149 @@
+"""Turning values into bytes and back: cloudpickle with pickle protocol 5 out-of-band buffers.
+
+Large buffers (numpy arrays and anything exposing the buffer protocol) are kept out of the pickle
+stream, so they can be written once into the object store and read back without copying. While a
+value is pickled, every `ObjectRef` inside it is recorded: those are the refs the value contains,
+which keep their objects alive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+from nbray.core.ids import ObjectId
+from nbray.exceptions import SerializationError
+
+# Values of these exact types pickle fastest with the C pickler and never need cloudpickle.
+_PLAIN_TYPES = frozenset({type(None), bool, int, float, complex, str, bytes})
+
+
+@dataclass(frozen=True, slots=True)
+class Serialized:
+    """A pickled value: the pickle stream, its out-of-band buffers and the refs it contains."""
+
+    data: bytes
+    buffers: tuple[pickle.PickleBuffer, ...] = ()
+    contained_ids: tuple[ObjectId, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + sum(memoryview(b).nbytes for b in self.buffers)
+
+
+_collector = threading.local()
+
+
+def record_contained_ref(object_id: ObjectId) -> None:
+    """Called by `ObjectRef.__reduce__`: note that the value being pickled holds this ref."""
+    found: list[ObjectId] | None = getattr(_collector, "ids", None)
+    if found is not None:
+        found.append(object_id)
+
+
+@contextmanager
+def _collecting_refs() -> Iterator[list[ObjectId]]:
+    outer = getattr(_collector, "ids", None)
+    found: list[ObjectId] = []
+    _collector.ids = found
+    try:
+        yield found
+    finally:
+        _collector.ids = outer
+        if outer is not None:
+            outer.extend(found)
+
+
+def serialize(value: Any, what: str = "value") -> Serialized:
+    """Pickle `value`; on failure raise `SerializationError` naming the part that failed.
+
+    `what` says what the value is, for the message: "argument of task f", "put value", ...
+    """
+    if type(value) in _PLAIN_TYPES:
+        return Serialized(pickle.dumps(value, protocol=5))
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        with _collecting_refs() as contained:
+            data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    except Exception as error:
+        raise _serialization_error(value, what, error) from error
+    return Serialized(data, tuple(buffers), tuple(dict.fromkeys(contained)))
+
+
+def deserialize(serialized: Serialized) -> Any:
+    """Unpickle; numpy arrays come back as read-only views on the stored buffers (objects in the
+    store are immutable)."""
+    if not serialized.buffers:
+        return pickle.loads(serialized.data)
+    views = [memoryview(b).toreadonly() for b in serialized.buffers]
+    return pickle.loads(serialized.data, buffers=views)
+
+
+def _serialization_error(value: Any, what: str, error: Exception) -> SerializationError:
+    path, culprit = _find_unpicklable(value, "")
+    where = f" at {path}" if path else ""
+    return SerializationError(
+        f"Could not serialize the {what}: the object{where} of type "
+        f"{type(culprit).__module__}.{type(culprit).__qualname__} cannot be pickled "
+        f"({type(error).__name__}: {error}). Objects that hold OS resources (open files, "
+        "sockets, locks, database connections, generators) cannot be sent to another process: "
+        "create them inside the task instead, or pass what is needed to re-create them."
+    )
+
+
+def _find_unpicklable(value: Any, path: str, depth: int = 0) -> tuple[str, Any]:
+    """The deepest part of `value` that fails to pickle, and its path from the top."""
+    if depth < 6:
+        for child_path, child in _children(value, path):
+            if not _pickles(child):
+                return _find_unpicklable(child, child_path, depth + 1)
+    return path, value
+
+
+def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield f"{path}[{key!r}]", item
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for index, item in enumerate(value):
+            yield f"{path}[{index}]", item
+    elif hasattr(value, "__dict__") and not isinstance(value, type):
+        for name, item in vars(value).items():
+            yield f"{path}.{name}", item
+
+
+def _pickles(value: Any) -> bool:
+    try:
+        cloudpickle.dumps(value, protocol=5, buffer_callback=lambda _: None)
+    except Exception:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionBlob:
+    """A function pickled by value, named by the hash of its bytes: a worker caches it under that
+    id, and a function redefined in a later notebook cell gets a new id and runs its new code."""
+
+    function_id: bytes
+    data: bytes
+    name: str
+
+    @classmethod
+    def export(cls, function: Callable[..., Any], name: str) -> FunctionBlob:
+        try:
+            data = cloudpickle.dumps(function, protocol=5)
+        except Exception as error:
+            raise SerializationError(
+                f"Could not serialize the function {name}: {type(error).__name__}: {error}. "
+                "A remote function must not capture objects that cannot be pickled (open files, "
+                "locks, connections) from its enclosing scope or globals; create them inside it."
+            ) from error
+        return cls(hashlib.blake2b(data, digest_size=16).digest(), data, name)
