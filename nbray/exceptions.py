@@ -56,8 +56,11 @@ class RayTaskError(RayError):
         return f"{self.cause_type_name}: {self.cause_message} (raised in task {self.function_name})"
 
     def as_instanceof_cause(self) -> RayTaskError:
-        """This error as an instance of both `RayTaskError` and the cause's type, if possible."""
-        if self.cause is None or isinstance(self, type(self.cause)):
+        """This error as an instance of both `RayTaskError` and the cause's type, if possible.
+
+        Only for `Exception`s: a `SystemExit` or `KeyboardInterrupt` raised in a task must not
+        exit or interrupt the caller, so it arrives as a plain `RayTaskError`."""
+        if not isinstance(self.cause, Exception) or isinstance(self, type(self.cause)):
             return self
         cls = _task_error_class(type(self.cause))  # type: ignore[arg-type]
         if cls is None:

@@ -44,6 +44,10 @@ class RemoteFunction:
             f"try '{name}.remote()'."
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A task that calls another remote function carries it by value, without its lock.
+        return RemoteFunction, (self._function, self._options)
+
     def __repr__(self) -> str:
         return f"<nbray remote function {getattr(self._function, '__qualname__', self._function)}>"
 

@@ -90,6 +90,8 @@ class Resources(Mapping[str, float]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Resources):
             return self._units == other._units
+        if isinstance(other, Mapping):
+            return dict(self) == dict(other)
         return NotImplemented
 
     def __repr__(self) -> str:

@@ -87,4 +87,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    try:
+        main(sys.argv)
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the driver went away: exit quietly, there is nobody to tell

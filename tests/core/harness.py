@@ -14,7 +14,14 @@ from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
 
 
 class Harness:
-    def __init__(self, cpus: float = 2, gpus: float = 0, workers: int = 2, max_workers: int = 4, **custom: float):
+    def __init__(
+        self,
+        cpus: float = 2,
+        gpus: float = 0,
+        workers: int = 2,
+        max_workers: int = 4,
+        **custom: float,
+    ):
         total = Resources.of(cpus, gpus, custom)
         self.state = SchedulerState(SchedulerConfig(total, workers, max_workers))
         self.ids = IdAllocator()
@@ -31,7 +38,11 @@ class Harness:
 
     def start(self) -> list[WorkerId]:
         """Start the runtime and its workers; the ids of the workers now idle."""
-        spawned = [i.worker_id for i in self.handle(ev.RuntimeStarted(self.now())) if isinstance(i, SpawnWorker)]
+        spawned = [
+            i.worker_id
+            for i in self.handle(ev.RuntimeStarted(self.now()))
+            if isinstance(i, SpawnWorker)
+        ]
         for worker_id in spawned:
             self.handle(ev.WorkerStarted(worker_id, next(self.pids), self.now()))
         return spawned
@@ -65,14 +76,20 @@ class Harness:
         self.handle(ev.ObjectCreated(oid, 8, self.now(), tuple(contained)))
         return oid
 
-    def returned(self, spec: TaskSpec, worker: WorkerId, contained: Sequence[ObjectId] = ()) -> list[Instruction]:
+    def returned(
+        self, spec: TaskSpec, worker: WorkerId, contained: Sequence[ObjectId] = ()
+    ) -> list[Instruction]:
         values = tuple(f"value of {oid}" for oid in spec.return_ids)
         sizes = tuple(8 for _ in spec.return_ids)
-        return self.handle(ev.TaskReturned(spec.task_id, worker, values, sizes, tuple(contained), self.now()))
+        return self.handle(
+            ev.TaskReturned(spec.task_id, worker, values, sizes, tuple(contained), self.now())
+        )
 
     def raised(self, spec: TaskSpec, worker: WorkerId) -> list[Instruction]:
         error = ErrorInfo(ErrorKind.TASK_ERROR, "boom", "ValueError", "Traceback ...")
-        return self.handle(ev.TaskRaised(spec.task_id, worker, error, b"pickled ValueError", self.now()))
+        return self.handle(
+            ev.TaskRaised(spec.task_id, worker, error, b"pickled ValueError", self.now())
+        )
 
 
 def dispatched(instructions: Sequence[Instruction]) -> dict[TaskId, WorkerId]:

@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbray.core import events as ev
-from nbray.core.instructions import Dispatch, FreeObjects, SpawnWorker, StopWorker, StoreError, StoreValues
+from nbray.core.instructions import (
+    Dispatch,
+    FreeObjects,
+    SpawnWorker,
+    StopWorker,
+    StoreError,
+    StoreValues,
+)
 from nbray.core.scheduler import ObjectState
 from tests.core.harness import Harness
 
@@ -29,7 +36,10 @@ def test_random_walks_keep_the_invariants(data: st.DataObject) -> None:
             if isinstance(instruction, SpawnWorker):
                 starting.add(instruction.worker_id)
             elif isinstance(instruction, Dispatch):
-                running[instruction.spec.task_id] = (specs[instruction.spec.task_id], instruction.worker_id)
+                running[instruction.spec.task_id] = (
+                    specs[instruction.spec.task_id],
+                    instruction.worker_id,
+                )
             elif isinstance(instruction, StopWorker):
                 running.update({t: v for t, v in running.items() if v[1] != instruction.worker_id})
             elif isinstance(instruction, (StoreValues, StoreError)):

@@ -1,0 +1,189 @@
+"""The local runtime's processes: concurrency, timeouts, cancellation, crashes, and no leaks.
+
+Tasks that must stay running block on a FIFO until the test opens it for writing: a real
+synchronisation, no sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+import nbray
+from nbray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError, WorkerCrashedError
+
+
+@nbray.remote
+def block_on(fifo: str) -> str:
+    with open(fifo) as gate:  # blocks until the test opens the FIFO for writing
+        return gate.read()
+
+
+@nbray.remote
+def crash(how: str) -> None:
+    if how == "exit":
+        sys.exit(3)
+    if how == "os_exit":
+        os._exit(7)
+    if how == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    raise ValueError(how)
+
+
+@nbray.remote
+def worker_pid() -> int:
+    return os.getpid()
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> str:
+    path = str(tmp_path / "gate")
+    os.mkfifo(path)
+    return path
+
+
+def release(fifo: str, text: str = "go") -> None:
+    with open(fifo, "w") as gate:
+        gate.write(text)
+
+
+def test_get_times_out_and_wait_returns_what_is_ready(local_ray: Any, fifo: str) -> None:
+    blocked, done = block_on.remote(fifo), worker_pid.remote()
+    with pytest.raises(GetTimeoutError, match="1 of 1"):
+        nbray.get(blocked, timeout=0)
+    with pytest.raises(GetTimeoutError):
+        nbray.get(blocked, timeout=0.05)
+    nbray.wait([done])
+    assert nbray.wait([blocked, done], num_returns=2, timeout=0.05) == ([done], [blocked])
+    release(fifo)
+    assert nbray.get(blocked) == "go"
+
+
+def test_get_raises_a_failure_at_once_without_waiting_for_the_rest(
+    local_ray: Any, fifo: str
+) -> None:
+    blocked = block_on.remote(fifo)
+    with pytest.raises(ValueError, match="early"):
+        nbray.get([blocked, crash.remote("early")])
+    release(fifo)
+
+
+def test_a_task_blocked_in_get_lends_its_cpu_so_nested_tasks_run(local_ray: Any) -> None:
+    @nbray.remote
+    def fan_out(n: int) -> list[int]:
+        return nbray.get([worker_pid.remote() for _ in range(n)])
+
+    # Two parents hold both CPUs and wait for their children: no deadlock.
+    assert len(nbray.get([fan_out.remote(3), fan_out.remote(3)])[1]) == 3
+
+
+def test_cancel_a_queued_task(fifo: str) -> None:
+    nbray.init(num_cpus=1)
+    blocked, queued = block_on.remote(fifo), worker_pid.remote()
+    nbray.cancel(queued)
+    with pytest.raises(TaskCancelledError):
+        nbray.get(queued)
+    release(fifo)
+    assert nbray.get(blocked) == "go"
+    nbray.cancel(blocked)  # cancelling a finished task does nothing
+    assert nbray.get(blocked) == "go"
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_cancel_a_running_task(local_ray: Any, fifo: str, force: bool) -> None:
+    started = []
+    nbray.events.subscribe(started.append)
+    blocked = block_on.remote(fifo)
+    nbray.wait([worker_pid.remote()])  # the pool is up
+    while not any(
+        isinstance(e, nbray.events.TaskStarted) and e.task_id == blocked.task_id() for e in started
+    ):
+        nbray.events.snapshot()  # a round trip through the loop, until the task runs
+    nbray.cancel(blocked, force=force)
+    with pytest.raises(TaskCancelledError):
+        nbray.get(blocked)
+    assert nbray.get(worker_pid.remote()) > 0  # the runtime carries on
+
+
+@pytest.mark.parametrize(
+    ("how", "error", "match"),
+    [
+        ("raise", ValueError, "raise"),
+        ("exit", RayTaskError, "SystemExit: 3"),
+        ("os_exit", WorkerCrashedError, "exit code 7"),
+        ("segfault", WorkerCrashedError, "SIGSEGV"),
+    ],
+)
+def test_crash_matrix(local_ray: Any, how: str, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        nbray.get(crash.options(max_retries=0).remote(how))
+    assert nbray.get(worker_pid.remote()) > 0  # a dead worker is replaced
+
+
+def test_a_crash_is_retried(local_ray: Any, tmp_path: Path) -> None:
+    marker = str(tmp_path / "crashed-once")
+
+    @nbray.remote(max_retries=1)
+    def crash_once() -> str:
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            os._exit(1)
+        return "survived"
+
+    assert nbray.get(crash_once.remote()) == "survived"
+
+
+def test_workers_ignore_sigint(local_ray: Any) -> None:
+    nbray.shutdown()
+    nbray.init(num_cpus=1)
+    pid = nbray.get(worker_pid.remote())
+    os.kill(pid, signal.SIGINT)  # as Jupyter's interrupt does to the whole process group
+    assert nbray.get(worker_pid.remote()) == pid
+
+
+def test_shutdown_leaves_no_process_even_with_busy_workers(fifo: str) -> None:
+    nbray.init(num_cpus=2)
+    pids = set(nbray.get([worker_pid.remote() for _ in range(4)]))
+    block_on.remote(fifo)
+    nbray.shutdown()
+    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert psutil.Process().children() == []
+
+
+def test_workers_die_with_a_driver_killed_by_sigkill() -> None:
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+            import os, sys, nbray
+            @nbray.remote
+            def pid():
+                return os.getpid()
+            print(*set(nbray.get([pid.remote() for _ in range(4)])), flush=True)
+            sys.stdin.read()  # until killed
+            """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    workers = [psutil.Process(int(pid)) for pid in driver.stdout.readline().split()]
+    assert workers
+    driver.kill()
+    driver.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
