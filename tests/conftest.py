@@ -21,7 +21,7 @@ def no_leaked_processes() -> Iterator[None]:
     """After every test: the runtime is shut down and no worker process is left behind."""
     yield
     nbray.shutdown()
-    gone, alive = psutil.wait_procs(_children(), timeout=5)
+    _gone, alive = psutil.wait_procs(_children(), timeout=5)
     assert not alive, f"processes left behind: {alive}"
 
 

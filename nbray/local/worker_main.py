@@ -9,6 +9,7 @@ running task: that is how the driver cancels a task without killing its worker.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -87,7 +88,6 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    # If the driver goes away, exit quietly: there is nobody to tell.
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
         main(sys.argv)
-    except (EOFError, BrokenPipeError, ConnectionResetError):
-        pass  # the driver went away: exit quietly, there is nobody to tell

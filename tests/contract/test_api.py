@@ -12,7 +12,6 @@ import pytest
 import nbray
 from nbray import api
 from nbray.exceptions import (
-    GetTimeoutError,
     ObjectLostError,
     RayTaskError,
     RemoteTraceback,

@@ -270,7 +270,7 @@ def test_an_illegal_transition_raises_with_the_task_story() -> None:
     spec = h.spec()
     h.submit(spec)  # no workers yet: stays READY
     task = h.state._tasks[spec.task_id]
-    with pytest.raises(InvalidTransition, match="cannot move from TaskState.READY") as info:
+    with pytest.raises(InvalidTransition, match=r"cannot move from TaskState\.READY") as info:
         h.state._transition(task, TaskState.FINISHED, "test", 0.0)
     assert [t.finish for t in info.value.story] == [TaskState.WAITING_FOR_ARGS, TaskState.READY]
 

@@ -185,5 +185,5 @@ def test_workers_die_with_a_driver_killed_by_sigkill() -> None:
     assert workers
     driver.kill()
     driver.wait()
-    gone, alive = psutil.wait_procs(workers, timeout=5)
+    _gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
