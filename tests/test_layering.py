@@ -13,7 +13,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nbray"
 # Bottom to top. A module may import modules of its own layer or of layers below.
 LAYERS = [
     ["nbray.core"],
-    ["nbray.exceptions", "nbray.serialization", "nbray.object_ref", "nbray.options", "nbray._current"],
+    [
+        "nbray.exceptions",
+        "nbray.serialization",
+        "nbray.object_ref",
+        "nbray.options",
+        "nbray._current",
+    ],
     ["nbray.local"],
     ["nbray.backends"],
     ["nbray.api", "nbray.remote_function", "nbray.events", "nbray"],
@@ -48,7 +54,9 @@ def imports_of(path: Path) -> list[str]:
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
-            names += [f"{node.module}.{alias.name}" for alias in node.names if node.module == "nbray"]
+            names += [
+                f"{node.module}.{alias.name}" for alias in node.names if node.module == "nbray"
+            ]
     return names
 
 
@@ -63,7 +71,16 @@ def test_each_layer_imports_only_layers_below_it() -> None:
 
 
 def test_the_core_is_pure() -> None:
-    impure = {"threading", "subprocess", "socket", "os", "time", "multiprocessing", "queue", "select"}
+    impure = {
+        "threading",
+        "subprocess",
+        "socket",
+        "os",
+        "time",
+        "multiprocessing",
+        "queue",
+        "select",
+    }
     for name, path in modules():
         if layer_of(name) == 0:
             assert not impure & {i.split(".")[0] for i in imports_of(path)}, name
@@ -72,8 +89,11 @@ def test_the_core_is_pure() -> None:
 def test_importing_nbray_starts_nothing_and_imports_nothing_heavy() -> None:
     probe = (
         "import sys, threading, nbray, psutil\n"
-        "heavy = [m for m in ('IPython', 'ipywidgets', 'ray', 'numpy', 'cloudpickle', 'nbray.api') if m in sys.modules]\n"
+        "names = ('IPython', 'ipywidgets', 'ray', 'numpy', 'cloudpickle', 'nbray.api')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(heavy, threading.active_count(), len(psutil.Process().children()))\n"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[] 1 0"

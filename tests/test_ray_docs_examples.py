@@ -11,7 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference" / "ray-docs"
 
-_spec = importlib.util.spec_from_file_location("run_ray_docs", ROOT / "examples" / "run_ray_docs.py")
+_spec = importlib.util.spec_from_file_location(
+    "run_ray_docs", ROOT / "examples" / "run_ray_docs.py"
+)
 assert _spec and _spec.loader
 runner = importlib.util.module_from_spec(_spec)
 sys.modules["run_ray_docs"] = runner  # dataclasses look their module up there
@@ -19,10 +21,24 @@ _spec.loader.exec_module(runner)
 
 EXPECTED = {
     "objects_put_get.py": ["`get` timed out."],
-    "objects_passing_arguments.py": ["1 2 3\n1 2 3", "args: [ObjectRef(", "values: [1, 2, 3]", "nested: 1"],
+    "objects_passing_arguments.py": [
+        "1 2 3\n1 2 3",
+        "args: [ObjectRef(",
+        "values: [1, 2, 3]",
+        "nested: 1",
+    ],
     "object_store.py": ["0.0", "10 ready, 90 pending", "(np.float64(5.0), np.float64(0.0))"],
-    "tasks.py": ["1 ready, 2 remaining", "generator returns: [0, 1, 2]", "Object reference was cancelled."],
-    "tutorial.py": ["f.remote(0) -> 1", "two returns -> [1, 2]", "4 of 5 ready", "still running: 5"],
+    "tasks.py": [
+        "1 ready, 2 remaining",
+        "generator returns: [0, 1, 2]",
+        "Object reference was cancelled.",
+    ],
+    "tutorial.py": [
+        "f.remote(0) -> 1",
+        "two returns -> [1, 2]",
+        "4 of 5 ready",
+        "still running: 5",
+    ],
 }
 
 
@@ -52,5 +68,9 @@ def test_every_example_is_the_docs_code() -> None:
 def test_every_reference_page_has_an_example() -> None:
     if not REFERENCE.is_dir():
         pytest.skip(f"the reference pages are not beside the repository ({REFERENCE})")
-    pages_with_code = {p.name for p in REFERENCE.glob("*.txt") if "@ray.remote" in p.read_text() or "ray.put" in p.read_text()}
+    pages_with_code = {
+        p.name
+        for p in REFERENCE.glob("*.txt")
+        if "@ray.remote" in p.read_text() or "ray.put" in p.read_text()
+    }
     assert pages_with_code <= {e.source_page for e in runner.EXAMPLES}
