@@ -29,6 +29,9 @@ _running_task = False
 
 def main(argv: list[str]) -> None:
     channel_fd, parent_pid = int(argv[1]), int(argv[2])
+    # One write per line, so lines of workers printing at once never interleave mid-line.
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _interrupt_task)
     _die_with_parent(parent_pid)
@@ -53,6 +56,8 @@ def serve(channel: Connection) -> None:
         except EOFError:
             return  # the driver shut down or died
         outcome = _execute(task, functions)
+        sys.stdout.flush()  # a task's output leaves before its result, partial lines included
+        sys.stderr.flush()
         if isinstance(outcome, Raised):
             protocol.send(channel, protocol.TaskError(task.task_id, outcome.error, outcome.value))
         else:

@@ -55,7 +55,7 @@ class ProcessPool:
             str(theirs.fileno()),
             str(os.getpid()),
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "NBRAY_WORKER_ID": str(worker_id)}
+        env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id)}
         process = subprocess.Popen(
             command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
         )
@@ -141,7 +141,7 @@ class ProcessPool:
 
     def close(self) -> list[tuple[WorkerId, int | None]]:
         """Stop every worker: idle ones exit at EOF on their channel; those still busy in a task
-        after a short grace period are killed (their output is unbuffered, so none is lost)."""
+        after a short grace period are killed (they write their output line by line)."""
         for worker in self.workers.values():
             self._close_channel(worker)
         lingering = {worker.pidfd: worker for worker in self.workers.values()}
