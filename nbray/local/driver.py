@@ -5,7 +5,7 @@ scheduler and reads values out of the object table. Subclasses say how events re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from nbray.core import events as ev
@@ -96,10 +96,8 @@ class Driver:
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
     ) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
         self._check_known(refs)
-        ready_ids = set(self._wait_ready([r.id for r in refs], num_returns, timeout, False))
-        ready = [r for r in refs if r.id in ready_ids][:num_returns]
-        chosen = {r.id for r in ready}
-        return ready, [r for r in refs if r.id not in chosen]
+        ready_ids = self._wait_ready([r.id for r in refs], num_returns, timeout, False)
+        return split_ready(refs, ready_ids, num_returns)
 
     def cancel(self, ref: ObjectRef[Any], force: bool) -> None:
         task_id = ref.task_id()
@@ -132,6 +130,16 @@ class Driver:
                     f"{ref!r} does not exist in this runtime: it was freed, or it belongs to a "
                     "runtime that was shut down. Re-run the code that created it."
                 )
+
+
+def split_ready(
+    refs: Sequence[ObjectRef[Any]], ready_ids: Iterable[ObjectId], num_returns: int
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """`wait`'s answer: up to `num_returns` ready refs and all the others, both in input order."""
+    ready_set = set(ready_ids)
+    ready = [r for r in refs if r.id in ready_set][:num_returns]
+    chosen = {r.id for r in ready}
+    return ready, [r for r in refs if r.id not in chosen]
 
 
 def raisable(error: RayError) -> BaseException:

@@ -116,6 +116,18 @@ class EventLoop:
             self._pool.close()
             self._table.close()
             os.close(self._wakeup_read)
+            self._refuse_pending_calls()
+
+    def _refuse_pending_calls(self) -> None:
+        """Calls posted after the last step must not wait forever for a loop that is gone."""
+        while True:
+            try:
+                items = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            for item in items:
+                if isinstance(item, _Call):
+                    item.future.set_exception(RaySystemError("The nbray runtime has stopped."))
 
     def _step(self) -> None:
         ready = wait([self._wakeup_read, *self._pool.waitables()], self._timeout())

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from nbray.core.ids import IdAllocator, WorkerId
 from nbray.exceptions import GetTimeoutError, RaySystemError
 from nbray.local import protocol
-from nbray.local.driver import raisable
+from nbray.local.driver import raisable, split_ready
 from nbray.local.tasks import make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
@@ -69,10 +69,7 @@ class WorkerClient:
         message = protocol.WaitObjects(
             next(self._request_ids), tuple(r.id for r in refs), num_returns, timeout
         )
-        ready_ids = set(self._request(message).ready)
-        ready = [r for r in refs if r.id in ready_ids][:num_returns]
-        chosen = {r.id for r in ready}
-        return ready, [r for r in refs if r.id not in chosen]
+        return split_ready(refs, self._request(message).ready, num_returns)
 
     def _request(self, message: Any) -> Any:
         protocol.send(self._channel, message)
