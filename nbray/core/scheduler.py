@@ -34,12 +34,12 @@ never loses a referenced object (exact distributed counting replaces pinning lat
 from __future__ import annotations
 
 import enum
-import signal
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from nbray.core import events as ev
+from nbray.core import failures
 from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
     Dispatch,
@@ -225,7 +225,7 @@ class SchedulerState:
         self._log_transition(task, None, "submitted", event.time)
         failure = self._register_dependencies(task)
         if failure is None and not spec.resources.fits_in(self.config.total):
-            failure = _unschedulable(spec, self.config.total)
+            failure = failures.unschedulable(spec, self.config.total)
         if failure is not None:
             self._transition(task, TaskState.FAILED, failure.kind.name.lower(), event.time, failure)
         elif not task.waiting_on:
@@ -312,7 +312,7 @@ class SchedulerState:
             task.retries_left -= 1
             self._transition(task, TaskState.READY, "worker died; retrying", event.time)
         else:
-            error = _worker_crashed(task.spec, event.exit_code)
+            error = failures.worker_crashed(task.spec, event.exit_code)
             self._transition(task, TaskState.FAILED, "worker died", event.time, error)
 
     def _on_worker_blocked(self, event: ev.WorkerBlocked) -> None:
@@ -336,12 +336,7 @@ class SchedulerState:
         self._startup_failures += 1
         if self._startup_failures < MAX_STARTUP_FAILURES:
             return
-        error = ErrorInfo(
-            ErrorKind.WORKERS_CANNOT_START,
-            f"{self._startup_failures} worker processes in a row exited while starting "
-            f"(last exit: {_describe_exit(event.exit_code)}). Check that the worker's Python "
-            "environment can import nbray, then call nbray.shutdown() and nbray.init() again.",
-        )
+        error = failures.workers_cannot_start(self._startup_failures, event.exit_code)
         for queue in self._ready.values():
             for task_id in queue:
                 task = self._tasks.get(task_id)
@@ -438,11 +433,11 @@ class SchedulerState:
         for oid in dict.fromkeys(task.spec.dependencies):
             obj = self._objects.get(oid)
             if obj is None:
-                failure = failure or _object_lost(task.spec, oid)
+                failure = failure or failures.object_lost(task.spec, oid)
                 continue
             obj.dependents += 1
             if obj.state is ObjectState.FAILED:
-                failure = failure or _dependency_failed(task.spec, oid, obj.error)
+                failure = failure or failures.dependency_failed(task.spec, oid, obj.error)
             elif obj.state is ObjectState.PENDING:
                 task.waiting_on.add(oid)
                 obj.waiting_tasks.append(task.spec.task_id)
@@ -459,7 +454,7 @@ class SchedulerState:
             if task is None or task.state is not TaskState.WAITING_FOR_ARGS:
                 continue
             if state is ObjectState.FAILED:
-                failure = _dependency_failed(task.spec, oid, error)
+                failure = failures.dependency_failed(task.spec, oid, error)
                 self._transition(task, TaskState.FAILED, "argument failed", time, failure)
                 continue
             task.waiting_on.discard(oid)
@@ -617,62 +612,3 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.WorkerBlocked: SchedulerState._on_worker_blocked,  # type: ignore[dict-item]
     ev.WorkerUnblocked: SchedulerState._on_worker_unblocked,  # type: ignore[dict-item]
 }
-
-
-# ---- errors the scheduler concludes itself ------------------------------------------------
-
-
-def _describe_exit(exit_code: int | None) -> str:
-    if exit_code is None:
-        return "unknown exit status"
-    if exit_code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit code {exit_code}"
-
-
-def _worker_crashed(spec: TaskSpec, exit_code: int | None) -> ErrorInfo:
-    retries = f" after {spec.max_retries} retries" if spec.max_retries else ""
-    return ErrorInfo(
-        ErrorKind.WORKER_CRASHED,
-        f"The worker running task {spec.name} died ({_describe_exit(exit_code)}){retries}. "
-        "Likely causes: the task crashed the interpreter (segfault in C code, os._exit, "
-        "running out of memory) or the process was killed. Try running the function locally to "
-        "see the crash, or raise max_retries if the crash is transient.",
-    )
-
-
-def _unschedulable(spec: TaskSpec, total: Resources) -> ErrorInfo:
-    missing = ", ".join(
-        f"{name}: {amount:g} more" for name, amount in spec.resources.missing_from(total).items()
-    )
-    return ErrorInfo(
-        ErrorKind.UNSCHEDULABLE,
-        f"Task {spec.name} requests {dict(spec.resources)} but the runtime has only "
-        f"{dict(total)} in all ({missing}), so it could never run. Lower the request in "
-        ".options(...) or start the runtime with more, e.g. "
-        "nbray.init(num_cpus=..., resources={...}).",
-    )
-
-
-def _object_lost(spec: TaskSpec, oid: ObjectId) -> ErrorInfo:
-    return ErrorInfo(
-        ErrorKind.OBJECT_LOST,
-        f"Argument {format_id(oid)} of task {spec.name} no longer exists (it was freed, or it "
-        "belongs to a runtime that was shut down). Keep a reference to objects you pass on.",
-        cause_object=oid,
-    )
-
-
-def _dependency_failed(spec: TaskSpec, oid: ObjectId, error: ErrorInfo | None) -> ErrorInfo:
-    assert error is not None
-    return ErrorInfo(
-        ErrorKind.DEPENDENCY_FAILED,
-        f"Task {spec.name} did not run because its argument {format_id(oid)} failed: "
-        f"{error.message}",
-        type_name=error.type_name,
-        traceback=error.traceback,
-        cause_object=oid,
-    )
