@@ -55,7 +55,7 @@ class ProcessPool:
             str(theirs.fileno()),
             str(os.getpid()),
         ]
-        env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id)}
+        env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id), "PYTHONPATH": _python_path()}
         process = subprocess.Popen(
             command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
         )
@@ -157,6 +157,14 @@ class ProcessPool:
         if worker.channel is not None:
             worker.channel.close()
             worker.channel = None
+
+
+def _python_path() -> str:
+    """The worker must import this very nbray, even if the driver found it through a sys.path
+    entry added at run time (the rest of sys.path follows in the `Setup` message)."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    inherited = os.environ.get("PYTHONPATH")
+    return here if not inherited else here + os.pathsep + inherited
 
 
 def _signal(worker: WorkerProcess, signum: int) -> None:

@@ -176,6 +176,15 @@ def test_an_error_nobody_fetches_is_reported(ray: Any, capsys: pytest.CaptureFix
     assert "nobody looked" in capsys.readouterr().err
 
 
+def test_errors_nobody_fetched_are_reported_at_shutdown(
+    ray: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = fail.remote("kept but never fetched")
+    ray.wait([kept])
+    nbray.shutdown()
+    assert "kept but never fetched" in capsys.readouterr().err
+
+
 def test_a_request_no_worker_can_satisfy_fails_clearly(ray: Any) -> None:
     with pytest.raises(TaskUnschedulableError, match="GPU"):
         ray.get(add.options(num_gpus=1).remote(1))
