@@ -1,19 +1,34 @@
 """`ObjectRef`: the name of a value in the object store, like a future.
 
-The ref returned by `.remote()` or `put` is the owner's ref: when it is garbage collected, the
-runtime is told (through a callback that only enqueues, so it is safe in `__del__` on any thread).
-Refs rebuilt by unpickling are borrowed: the value that carried them keeps their object alive.
+Every live `ObjectRef` counts as a hold on its object in the process that has it. The ref that
+`.remote()` or `put` returns is counted by the runtime when it creates the object; a ref rebuilt
+by unpickling tells this process's `RefTracker` on arrival. Either tells the tracker when it is
+garbage collected; trackers only enqueue, so that is safe in `__del__` on any thread.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from nbray.core.ids import ObjectId, TaskId, format_id
 from nbray.serialization import record_contained_ref
 
 R = TypeVar("R")
+
+
+class RefTracker(Protocol):
+    def acquire(self, object_id: ObjectId) -> None: ...
+    def release(self, object_id: ObjectId) -> None: ...
+
+
+_tracker: RefTracker | None = None
+
+
+def set_tracker(tracker: RefTracker | None) -> None:
+    """Where this process reports the refs it gains and loses (set by the running backend)."""
+    global _tracker
+    _tracker = tracker
 
 
 class ObjectRef(Generic[R]):
@@ -67,4 +82,8 @@ class ObjectRef(Generic[R]):
 
 
 def _borrowed_ref(object_id: ObjectId, origin: str, task_id: TaskId | None) -> ObjectRef[Any]:
-    return ObjectRef(object_id, origin, task_id)
+    tracker = _tracker
+    if tracker is None:
+        return ObjectRef(object_id, origin, task_id)
+    tracker.acquire(object_id)
+    return ObjectRef(object_id, origin, task_id, tracker.release)

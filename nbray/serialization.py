@@ -135,15 +135,18 @@ class FunctionBlob:
     function_id: bytes
     data: bytes
     name: str
+    captured_ids: tuple[ObjectId, ...] = ()  # refs in its closure or globals
 
     @classmethod
     def export(cls, function: Callable[..., Any], name: str) -> FunctionBlob:
         try:
-            data = cloudpickle.dumps(function, protocol=5)
+            with _collecting_refs() as captured:
+                data = cloudpickle.dumps(function, protocol=5)
         except Exception as error:
             raise SerializationError(
                 f"Could not serialize the function {name}: {type(error).__name__}: {error}. "
                 "A remote function must not capture objects that cannot be pickled (open files, "
                 "locks, connections) from its enclosing scope or globals; create them inside it."
             ) from error
-        return cls(hashlib.blake2b(data, digest_size=16).digest(), data, name)
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        return cls(digest, data, name, tuple(dict.fromkeys(captured)))

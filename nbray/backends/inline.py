@@ -105,7 +105,7 @@ class InlineBackend(Driver):
             )
         else:
             sizes = tuple(v.size for v in outcome.values)
-            contained = tuple(oid for v in outcome.values for oid in v.contained_ids)
+            contained = tuple(v.contained_ids for v in outcome.values)
             event = ev.TaskReturned(spec.task_id, worker_id, outcome.values, sizes, contained, now)
         self._runtime.handle(event)
 

@@ -43,7 +43,7 @@ class TaskReturned:
     worker_id: WorkerId
     values: tuple[object, ...]
     sizes: tuple[int, ...]
-    contained_ids: tuple[ObjectId, ...]
+    contained: tuple[tuple[ObjectId, ...], ...]  # per value: the refs inside it
     time: float
 
 
@@ -99,10 +99,12 @@ class ObjectCreated:
 
 
 @dataclass(frozen=True, slots=True)
-class RefDropped:
-    """The owner's `ObjectRef` to this object was garbage collected."""
+class RefsChanged:
+    """A process's holds on objects changed: `ObjectRef`s made or collected, views of stored
+    memory taken or released. `deltas` pairs an object with the change of its count."""
 
-    object_id: ObjectId
+    worker_id: WorkerId
+    deltas: tuple[tuple[ObjectId, int], ...]
     time: float
 
 
@@ -153,7 +155,7 @@ Event = (
     | TaskCancelled
     | CancelRequested
     | ObjectCreated
-    | RefDropped
+    | RefsChanged
     | ObjectFreed
     | WorkerStarted
     | WorkerDied

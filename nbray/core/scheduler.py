@@ -8,7 +8,7 @@ that happened, each stamped with the shell's clock — and carries out the instr
 in order. It never performs I/O, reads a clock or spawns anything itself, so every decision can be
 driven and checked synchronously in tests, with `validate()` after each step.
 
-    user threads ──TaskSubmitted, ObjectCreated, RefDropped, CancelRequested──┐
+    user threads ──TaskSubmitted, ObjectCreated, RefsChanged, CancelRequested─┐
     workers ───────TaskReturned, TaskRaised, WorkerBlocked/Unblocked─────────┤
     processes ─────WorkerStarted, WorkerDied────────────────────────────────┤
                                                                               ▼
@@ -25,22 +25,19 @@ fit in what is available and a worker is idle. Ready tasks wait in one FIFO queu
 shape, so a task that does not fit never blocks smaller ones behind it; among the shapes that
 fit, the oldest task goes first.
 
-An object is freed when the driver's `ObjectRef` to it is gone, no unfinished task takes it as a
-dependency and it is not pinned. Refs that escape the driver's counting — nested inside
-arguments or stored values, or created inside workers — pin their object until shutdown, which
-never loses a referenced object (exact distributed counting replaces pinning later).
+Objects are freed when nothing can reach them any more: see `references.py`.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from nbray.core import events as ev
 from nbray.core import failures
-from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId, format_id
+from nbray.core.ids import ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
     Dispatch,
     FreeObjects,
@@ -52,6 +49,7 @@ from nbray.core.instructions import (
     StoreError,
     StoreValues,
 )
+from nbray.core.references import ObjectState, References
 from nbray.core.resources import Resources
 from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec, TaskState
 
@@ -66,12 +64,6 @@ class WorkerState(enum.Enum):
     BUSY = "busy"
     BLOCKED = "blocked"  # its task waits in get/wait and lent its resources
     STOPPING = "stopping"
-
-
-class ObjectState(enum.Enum):
-    PENDING = "pending"
-    READY = "ready"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +110,6 @@ class _Task:
 
 
 @dataclass(slots=True)
-class _Object:
-    state: ObjectState
-    owner_holds: bool = True
-    pinned: bool = False
-    dependents: int = 0
-    waiting_tasks: list[TaskId] = field(default_factory=list)
-    error: ErrorInfo | None = None
-
-
-@dataclass(slots=True)
 class _Worker:
     state: WorkerState
     task: TaskId | None = None
@@ -158,7 +140,8 @@ class SchedulerState:
     def __init__(self, config: SchedulerConfig) -> None:
         self.config = config
         self._tasks: dict[TaskId, _Task] = {}
-        self._objects: dict[ObjectId, _Object] = {}
+        self._refs = References()
+        self._objects = self._refs.objects
         self._workers: dict[WorkerId, _Worker] = {}
         self._ready: dict[Resources, deque[TaskId]] = {}
         self._idle: list[WorkerId] = []
@@ -189,6 +172,9 @@ class SchedulerState:
         task = self._tasks.get(task_id)
         return task.state if task else None
 
+    def spill_candidates(self, min_size: int) -> list[ObjectId]:
+        return self._refs.spill_candidates(min_size)
+
     def object_state(self, object_id: ObjectId) -> ObjectState | None:
         obj = self._objects.get(object_id)
         return obj.state if obj else None
@@ -216,10 +202,10 @@ class SchedulerState:
         if spec.task_id in self._tasks:
             raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
         self._emit(Publish(replace(event, spec=replace(spec, body=None))))
-        pinned = spec.owner != DRIVER
         for oid in spec.return_ids:
-            self._objects[oid] = _Object(ObjectState.PENDING, pinned=pinned)
-        self._pin(spec.contained_ids)
+            self._refs.create(oid, ObjectState.PENDING, spec.owner)
+        self._refs.pin(spec.captured_ids)
+        self._refs.hold_for_task(_held_by(spec), +1)
         task = _Task(spec, TaskState.WAITING_FOR_ARGS, retries_left=spec.max_retries)
         self._tasks[spec.task_id] = task
         self._log_transition(task, None, "submitted", event.time)
@@ -232,10 +218,8 @@ class SchedulerState:
             self._transition(task, TaskState.READY, "arguments available", event.time)
 
     def _on_object_created(self, event: ev.ObjectCreated) -> None:
-        if event.object_id in self._objects:
-            raise ValueError(f"Object {format_id(event.object_id)} was created twice.")
-        self._objects[event.object_id] = _Object(ObjectState.READY, pinned=event.owner != DRIVER)
-        self._pin(event.contained_ids)
+        self._refs.create(event.object_id, ObjectState.READY, event.owner, event.size)
+        self._refs.set_contents(event.object_id, event.contained_ids)
         self._emit(Publish(event))
 
     def _on_task_returned(self, event: ev.TaskReturned) -> None:
@@ -247,11 +231,16 @@ class SchedulerState:
                 f"Task {format_id(event.task_id)} returned {len(event.values)} values for "
                 f"{len(task.spec.return_ids)} return ids."
             )
-        self._pin(event.contained_ids)
+        results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)
+        for oid, size, contained in results:
+            self._objects[oid].size = size
+            self._refs.set_contents(oid, contained)
         self._emit(StoreValues(task.spec.return_ids, event.values))
         self._transition(task, TaskState.FINISHED, "returned", event.time)
-        for oid, size in zip(task.spec.return_ids, event.sizes, strict=False):
-            self._emit(Publish(ev.ObjectCreated(oid, size, event.time, (), task.spec.task_id)))
+        for oid, size, contained in zip(
+            task.spec.return_ids, event.sizes, event.contained, strict=True
+        ):
+            self._emit(Publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id)))
 
     def _on_task_raised(self, event: ev.TaskRaised) -> None:
         task = self._running_on(event.task_id, event.worker_id)
@@ -277,11 +266,11 @@ class SchedulerState:
             assert task.worker is not None
             self._emit(InterruptTask(task.worker))
 
-    def _on_ref_dropped(self, event: ev.RefDropped) -> None:
-        obj = self._objects.get(event.object_id)
-        if obj is not None:
-            obj.owner_holds = False
-            self._maybe_free(event.object_id, event.time)
+    def _on_refs_changed(self, event: ev.RefsChanged) -> None:
+        for oid, delta in event.deltas:
+            self._refs.adjust(event.worker_id, oid, delta)
+        for oid, _ in event.deltas:
+            self._collect(oid, event.time)
 
     def _on_worker_started(self, event: ev.WorkerStarted) -> None:
         worker = self._workers.get(event.worker_id)
@@ -297,6 +286,8 @@ class SchedulerState:
         if worker is None:
             return
         self._emit(Publish(event))
+        for oid in self._refs.forget_holder(event.worker_id):
+            self._collect(oid, event.time)
         if worker.state is WorkerState.STARTING:
             self._on_startup_failure(event)
         elif worker.state is WorkerState.IDLE:
@@ -428,14 +419,13 @@ class SchedulerState:
         return task
 
     def _register_dependencies(self, task: _Task) -> ErrorInfo | None:
-        """Count `task` as a dependent of its arguments; the error if one can never be had."""
+        """Wait for the task's arguments; the error if one of them can never be had."""
         failure: ErrorInfo | None = None
         for oid in dict.fromkeys(task.spec.dependencies):
             obj = self._objects.get(oid)
             if obj is None:
                 failure = failure or failures.object_lost(task.spec, oid)
                 continue
-            obj.dependents += 1
             if obj.state is ObjectState.FAILED:
                 failure = failure or failures.dependency_failed(task.spec, oid, obj.error)
             elif obj.state is ObjectState.PENDING:
@@ -460,36 +450,22 @@ class SchedulerState:
             task.waiting_on.discard(oid)
             if not task.waiting_on:
                 self._transition(task, TaskState.READY, "arguments available", time)
-        self._maybe_free(oid, time)
+        self._collect(oid, time)
 
     def _retire(self, task: _Task, time: float) -> None:
         """Forget a finished task, releasing its hold on its arguments."""
         del self._tasks[task.spec.task_id]
-        for oid in dict.fromkeys(task.spec.dependencies):
-            obj = self._objects.get(oid)
-            if obj is not None:
-                obj.dependents -= 1
-                self._maybe_free(oid, time)
+        held = _held_by(task.spec)
+        self._refs.hold_for_task(held, -1)
+        for oid in held:
+            self._collect(oid, time)
 
-    def _maybe_free(self, oid: ObjectId, time: float) -> None:
-        obj = self._objects.get(oid)  # a dependent's failure may have freed it a moment ago
-        if (
-            obj is None
-            or obj.owner_holds
-            or obj.pinned
-            or obj.dependents
-            or obj.state is ObjectState.PENDING
-        ):
-            return
-        del self._objects[oid]
-        self._emit(FreeObjects((oid,)))
-        self._emit(Publish(ev.ObjectFreed(oid, time)))
-
-    def _pin(self, object_ids: Iterable[ObjectId]) -> None:
-        for oid in object_ids:
-            obj = self._objects.get(oid)
-            if obj is not None:
-                obj.pinned = True
+    def _collect(self, oid: ObjectId, time: float) -> None:
+        freed = self._refs.collect(oid)
+        if freed:
+            self._emit(FreeObjects(tuple(freed)))
+            for freed_id in freed:
+                self._emit(Publish(ev.ObjectFreed(freed_id, time)))
 
     def _release_worker(self, task: _Task) -> WorkerId | None:
         worker_id, task.worker = task.worker, None
@@ -569,11 +545,11 @@ class SchedulerState:
         assert len(self._idle) == len(set(self._idle)), "a worker is idle twice"
         assert held + self._available == self.config.total, f"{held} + {self._available} leaks"
         queued = [tid for queue in self._ready.values() for tid in queue]
-        dependents: dict[ObjectId, int] = {}
+        task_holds: dict[ObjectId, int] = {}
         for tid, task in self._tasks.items():
             assert not task.state.is_terminal, f"task {tid} is terminal but kept"
-            for oid in dict.fromkeys(task.spec.dependencies):
-                dependents[oid] = dependents.get(oid, 0) + 1
+            for oid in _held_by(task.spec):
+                task_holds[oid] = task_holds.get(oid, 0) + 1
             if task.state is TaskState.WAITING_FOR_ARGS:
                 assert task.waiting_on, f"task {tid} waits for nothing"
                 assert all(self.object_state(o) is ObjectState.PENDING for o in task.waiting_on)
@@ -581,10 +557,12 @@ class SchedulerState:
                 assert queued.count(tid) == 1, f"ready task {tid} is not queued exactly once"
             if task.state is TaskState.RUNNING:
                 assert task.worker in self._workers, f"task {tid} runs on a missing worker"
-        for oid, obj in self._objects.items():
-            assert obj.dependents == dependents.get(oid, 0), f"object {oid} dependents"
-            freeable = not (obj.owner_holds or obj.pinned or obj.dependents)
-            assert not freeable or obj.state is ObjectState.PENDING, f"object {oid} should be free"
+        self._refs.validate(task_holds)
+
+
+def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
+    """The objects an unfinished task keeps alive: its arguments, top-level and nested."""
+    return tuple(dict.fromkeys((*spec.dependencies, *spec.contained_ids)))
 
 
 _T = TaskState
@@ -606,7 +584,7 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
     ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
     ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]
-    ev.RefDropped: SchedulerState._on_ref_dropped,  # type: ignore[dict-item]
+    ev.RefsChanged: SchedulerState._on_refs_changed,  # type: ignore[dict-item]
     ev.WorkerStarted: SchedulerState._on_worker_started,  # type: ignore[dict-item]
     ev.WorkerDied: SchedulerState._on_worker_died,  # type: ignore[dict-item]
     ev.WorkerBlocked: SchedulerState._on_worker_blocked,  # type: ignore[dict-item]

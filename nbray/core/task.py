@@ -38,8 +38,9 @@ class TaskSpec:
     task_id: TaskId
     name: str
     return_ids: tuple[ObjectId, ...]
-    dependencies: tuple[ObjectId, ...] = ()
-    contained_ids: tuple[ObjectId, ...] = ()
+    dependencies: tuple[ObjectId, ...] = ()  # top-level ref arguments: resolved before it runs
+    contained_ids: tuple[ObjectId, ...] = ()  # refs nested in the arguments: passed as refs
+    captured_ids: tuple[ObjectId, ...] = ()  # refs in the function's closure: pinned for good
     resources: Resources = ONE_CPU
     max_retries: int = 3
     owner: WorkerId = DRIVER

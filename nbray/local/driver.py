@@ -15,7 +15,7 @@ from nbray.exceptions import GetTimeoutError, ObjectLostError, RayError, RayTask
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
 from nbray.local.tasks import make_task_spec
-from nbray.object_ref import ObjectRef
+from nbray.object_ref import ObjectRef, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, deserialize, serialize
 
@@ -32,6 +32,7 @@ class Driver:
         self.table = ObjectTable()
         self.context_provider: Callable[[], object] | None = None
         self._open = True
+        set_tracker(self)
 
     # ---- to be provided by each backend --------------------------------------------------
 
@@ -66,14 +67,14 @@ class Driver:
         spec = make_task_spec(_IDS, function, args, kwargs, options, DRIVER, context)
         self.table.expect(spec.return_ids)
         self._send(ev.TaskSubmitted(spec, time.time()))
-        return [ObjectRef(oid, spec.name, spec.task_id, self._release) for oid in spec.return_ids]
+        return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = _IDS.object_id()
         self.table.store(oid, serialized)
         self._send(ev.ObjectCreated(oid, serialized.size, time.time(), serialized.contained_ids))
-        return ObjectRef(oid, "put", None, self._release)
+        return ObjectRef(oid, "put", None, self.release)
 
     def get(self, refs: Sequence[ObjectRef[Any]], timeout: float | None) -> list[Any]:
         ids = [ref.id for ref in refs]
@@ -111,6 +112,7 @@ class Driver:
         if not self._open:
             return
         self._open = False
+        set_tracker(None)
         self._close()
         self.table.close()
         for error in self.table.unfetched_errors():
@@ -118,10 +120,16 @@ class Driver:
 
     # ---- helpers -------------------------------------------------------------------------
 
-    def _release(self, object_id: ObjectId) -> None:
-        """Called from `ObjectRef.__del__`, on any thread: only enqueue."""
+    def acquire(self, object_id: ObjectId) -> None:
+        """A ref or view of `object_id` appeared in this process (RefTracker)."""
         if self._open:
-            self._send(ev.RefDropped(object_id, time.time()))
+            self._send(ev.RefsChanged(DRIVER, ((object_id, +1),), time.time()))
+
+    def release(self, object_id: ObjectId) -> None:
+        """A ref or view went away: called from `__del__` or finalizers on any thread, so it
+        only enqueues (RefTracker)."""
+        if self._open:
+            self._send(ev.RefsChanged(DRIVER, ((object_id, -1),), time.time()))
 
     def _check_known(self, refs: Sequence[ObjectRef[Any]]) -> None:
         for ref in refs:

@@ -184,12 +184,14 @@ class EventLoop:
         now = time.time()
         if isinstance(message, protocol.TaskDone):
             sizes = tuple(v.size for v in message.values)
-            contained = tuple(oid for v in message.values for oid in v.contained_ids)
+            contained = tuple(v.contained_ids for v in message.values)
             return ev.TaskReturned(
                 message.task_id, worker_id, message.values, sizes, contained, now
             )
         if isinstance(message, protocol.TaskError):
             return ev.TaskRaised(message.task_id, worker_id, message.error, message.value, now)
+        if isinstance(message, protocol.HoldsChanged):
+            return ev.RefsChanged(worker_id, message.deltas, now)
         if isinstance(message, protocol.WorkerReady):
             return ev.WorkerStarted(worker_id, message.pid, now)
         if isinstance(message, protocol.SubmitTask):

@@ -94,6 +94,13 @@ class SubmitTask(NamedTuple):
     spec: TaskSpec
 
 
+class HoldsChanged(NamedTuple):
+    """The worker's refs and views changed: sent ahead of any other message, so the driver never
+    frees an object the worker still holds."""
+
+    deltas: tuple[tuple[ObjectId, int], ...]
+
+
 def send(connection: Connection, message: Any) -> None:
     connection.send_bytes(pickle.dumps(message, protocol=5))
 

@@ -54,6 +54,7 @@ def make_task_spec(
         return_ids=tuple(ids.object_id() for _ in range(options.num_returns)),
         dependencies=dependencies,
         contained_ids=tuple(oid for oid in arguments.contained_ids if oid not in top_level),
+        captured_ids=function.captured_ids,
         resources=options.resource_request(),
         max_retries=options.max_retries if options.max_retries >= 0 else 1 << 30,
         owner=owner,

@@ -1,18 +1,22 @@
 """The backend inside a worker process: `get`, `wait`, `put` and `.remote()` called by a task.
 
 The worker runs one task at a time on its main thread, so a request is simply sent and its reply
-read from the same channel: the driver sends nothing else to a busy worker. Objects and tasks
-created here are owned by the worker and stay alive until the runtime shuts down.
+read from the same channel: the driver sends nothing else to a busy worker.
+
+It is also the worker's `RefTracker`: refs and views gained and lost here are netted and sent
+ahead of the next message, so the driver learns what the worker still holds before it hears
+that a task ended (and before it could free what that task passed on).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from nbray.core.ids import IdAllocator, WorkerId
+from nbray.core.ids import IdAllocator, ObjectId, WorkerId
 from nbray.exceptions import GetTimeoutError, RaySystemError
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
@@ -30,6 +34,25 @@ class WorkerClient:
         self.worker_id = worker_id
         self._ids = IdAllocator(worker_id)
         self._request_ids = itertools.count(1)
+        self._changes: list[tuple[ObjectId, int]] = []  # appended from __del__ too: a list is safe
+
+    def acquire(self, object_id: ObjectId) -> None:
+        self._changes.append((object_id, +1))
+
+    def release(self, object_id: ObjectId) -> None:
+        self._changes.append((object_id, -1))
+
+    def send(self, message: Any) -> None:
+        """Send `message` to the driver, after any change of what this worker holds."""
+        changes, self._changes = self._changes, []
+        if changes:
+            net: Counter[ObjectId] = Counter()
+            for oid, delta in changes:
+                net[oid] += delta
+            deltas = tuple((oid, d) for oid, d in net.items() if d)
+            if deltas:
+                protocol.send(self._channel, protocol.HoldsChanged(deltas))
+        protocol.send(self._channel, message)
 
     def submit(
         self,
@@ -39,14 +62,14 @@ class WorkerClient:
         options: TaskOptions,
     ) -> list[ObjectRef[Any]]:
         spec = make_task_spec(self._ids, function, args, kwargs, options, self.worker_id, None)
-        protocol.send(self._channel, protocol.SubmitTask(spec))
-        return [ObjectRef(oid, spec.name, spec.task_id) for oid in spec.return_ids]
+        self.send(protocol.SubmitTask(spec))
+        return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = self._ids.object_id()
-        protocol.send(self._channel, protocol.PutObject(oid, serialized))
-        return ObjectRef(oid, "put")
+        self.send(protocol.PutObject(oid, serialized))
+        return ObjectRef(oid, "put", None, self.release)
 
     def get(self, refs: Sequence[ObjectRef[Any]], timeout: float | None) -> list[Any]:
         ids = tuple(ref.id for ref in refs)
@@ -72,7 +95,7 @@ class WorkerClient:
         return split_ready(refs, self._request(message).ready, num_returns)
 
     def _request(self, message: Any) -> Any:
-        protocol.send(self._channel, message)
+        self.send(message)
         reply = protocol.receive(self._channel)
         assert reply.request_id == message.request_id, "nbray bug: replies out of order"
         return reply

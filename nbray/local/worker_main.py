@@ -22,6 +22,7 @@ from nbray.core.ids import WorkerId
 from nbray.local import protocol
 from nbray.local.tasks import FunctionCache, Raised, Returned, run_task
 from nbray.local.worker_client import WorkerClient
+from nbray.object_ref import set_tracker
 
 _PR_SET_PDEATHSIG = 1
 _running_task = False
@@ -44,11 +45,12 @@ def main(argv: list[str]) -> None:
     os.chdir(setup.cwd)
     client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])))
     _current.backend = client
-    protocol.send(channel, protocol.WorkerReady(os.getpid()))
-    serve(channel)
+    set_tracker(client)
+    client.send(protocol.WorkerReady(os.getpid()))
+    serve(channel, client)
 
 
-def serve(channel: Connection) -> None:
+def serve(channel: Connection, client: WorkerClient) -> None:
     functions = FunctionCache()
     while True:
         try:
@@ -59,9 +61,9 @@ def serve(channel: Connection) -> None:
         sys.stdout.flush()  # a task's output leaves before its result, partial lines included
         sys.stderr.flush()
         if isinstance(outcome, Raised):
-            protocol.send(channel, protocol.TaskError(task.task_id, outcome.error, outcome.value))
+            client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value))
         else:
-            protocol.send(channel, protocol.TaskDone(task.task_id, outcome.values))
+            client.send(protocol.TaskDone(task.task_id, outcome.values))
 
 
 def _execute(task: protocol.ExecuteTask, functions: FunctionCache) -> Returned | Raised:

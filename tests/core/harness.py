@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from nbray.core import events as ev
-from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
+from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId, WorkerId
 from nbray.core.instructions import Dispatch, Instruction, Publish, SpawnWorker
 from nbray.core.resources import Resources
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
@@ -81,9 +81,13 @@ class Harness:
     ) -> list[Instruction]:
         values = tuple(f"value of {oid}" for oid in spec.return_ids)
         sizes = tuple(8 for _ in spec.return_ids)
+        contents = tuple(tuple(contained) for _ in spec.return_ids)
         return self.handle(
-            ev.TaskReturned(spec.task_id, worker, values, sizes, tuple(contained), self.now())
+            ev.TaskReturned(spec.task_id, worker, values, sizes, contents, self.now())
         )
+
+    def drop(self, oid: ObjectId, holder: WorkerId = DRIVER, count: int = 1) -> list[Instruction]:
+        return self.handle(ev.RefsChanged(holder, ((oid, -count),), self.now()))
 
     def raised(self, spec: TaskSpec, worker: WorkerId) -> list[Instruction]:
         error = ErrorInfo(ErrorKind.TASK_ERROR, "boom", "ValueError", "Traceback ...")

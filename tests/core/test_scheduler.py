@@ -210,19 +210,78 @@ def test_objects_are_freed_when_unreferenced_and_not_before() -> None:
     arg = h.put()
     user = h.spec("user", deps=[arg])
     h.submit(user)
-    assert h.handle(ev.RefDropped(arg, h.now())) == []  # a queued task still needs it
+    assert h.drop(arg) == []  # a queued task still needs it
     h.returned(blocker, worker)  # dispatches `user`
     out = h.returned(user, worker)
     assert FreeObjects((arg,)) in out and ev.ObjectFreed in published(out)
 
 
-def test_nested_refs_pin_their_objects() -> None:
+def test_an_object_lives_while_a_stored_object_contains_it() -> None:
     h = Harness()
     h.start()
     inner = h.put()
-    h.put(contained=[inner])
-    assert h.handle(ev.RefDropped(inner, h.now())) == []
+    outer = h.put(contained=[inner])
+    assert h.drop(inner) == []
     assert h.state.object_state(inner) is ObjectState.READY
+    out = h.drop(outer)  # freeing the container frees what it alone kept alive
+    assert FreeObjects((outer, inner)) in out
+
+
+def test_task_results_keep_the_refs_they_contain_alive() -> None:
+    h = Harness()
+    h.start()
+    inner = h.put()
+    spec = h.spec()
+    worker = dispatched(h.submit(spec))[spec.task_id]
+    h.returned(spec, worker, contained=[inner])
+    assert h.drop(inner) == []
+    assert FreeObjects((spec.return_ids[0], inner)) in h.drop(spec.return_ids[0])
+
+
+def test_refs_nested_in_arguments_live_until_the_task_ends() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    nested = h.put()
+    spec = h.spec(contained=[nested])
+    h.submit(spec)
+    assert h.drop(nested) == []
+    assert FreeObjects((nested,)) in h.returned(spec, worker)
+
+
+def test_workers_holds_count_and_die_with_the_worker() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    oid = h.put()
+    h.handle(ev.RefsChanged(worker, ((oid, +2),), h.now()))
+    assert h.drop(oid) == []  # the driver let go; the worker still holds it twice
+    assert h.drop(oid, holder=worker) == []
+    out = h.handle(ev.WorkerDied(worker, -9, h.now()))
+    assert FreeObjects((oid,)) in out
+
+
+def test_refs_captured_by_a_function_are_pinned_for_good() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    captured = h.put()
+    spec = h.spec()
+    spec = type(spec)(
+        **{**{f: getattr(spec, f) for f in spec.__slots__}, "captured_ids": (captured,)}
+    )
+    h.submit(spec)
+    h.returned(spec, worker)
+    assert h.drop(captured) == []
+    assert h.state.object_state(captured) is ObjectState.READY
+
+
+def test_spill_candidates_are_ready_big_and_read_by_nobody_else() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    small, big, held, argument = h.put(), h.put(), h.put(), h.put()
+    for oid in (big, held, argument):
+        h.state._objects[oid].size = 1000
+    h.handle(ev.RefsChanged(worker, ((held, +1),), h.now()))
+    h.submit(h.spec(deps=[argument]))
+    assert h.state.spill_candidates(min_size=100) == [big]
 
 
 def test_a_pending_result_whose_ref_was_dropped_is_freed_when_it_arrives() -> None:
@@ -230,7 +289,7 @@ def test_a_pending_result_whose_ref_was_dropped_is_freed_when_it_arrives() -> No
     h.start()
     spec = h.spec()
     worker = dispatched(h.submit(spec))[spec.task_id]
-    h.handle(ev.RefDropped(spec.return_ids[0], h.now()))
+    h.drop(spec.return_ids[0])
     assert FreeObjects(spec.return_ids) in h.returned(spec, worker)
 
 

@@ -90,7 +90,10 @@ def test_random_walks_keep_the_invariants(data: st.DataObject) -> None:
                 event = ev.WorkerBlocked if action == "block" else ev.WorkerUnblocked
                 apply(h.handle(event(worker, h.now())))
         elif action == "drop" and objects:
-            apply(h.handle(ev.RefDropped(data.draw(st.sampled_from(objects)), h.now())))
+            oid = data.draw(st.sampled_from(objects))
+            holder = data.draw(st.sampled_from([0, 1, 2]))
+            delta = data.draw(st.sampled_from([-1, -1, +1]))
+            apply(h.handle(ev.RefsChanged(holder, ((oid, delta),), h.now())))
 
     # Nothing is lost: every object the scheduler still tracks as available was stored.
     for oid in objects:
