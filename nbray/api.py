@@ -32,8 +32,6 @@ _IGNORED_INIT_OPTIONS = frozenset(
         "configure_logging",
         "namespace",
         "_temp_dir",
-        "_system_config",
-        "object_store_memory",
         "runtime_env",
         "job_config",
     }
@@ -61,9 +59,15 @@ def init(
     resources: Mapping[str, float] | None = None,
     local_mode: bool = False,
     ignore_reinit_error: bool = False,
+    object_store_memory: int | None = None,
+    _system_config: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> RuntimeInfo:
     """Start nbray's runtime in this process (worker processes start in the background).
+
+    `object_store_memory` sizes the shared-memory object store (default: 30% of the machine's
+    memory); `_system_config={"object_spilling_config": ...}` (Ray's format) says where objects
+    spill when it is full (default: the temp directory).
 
     Calling it again with the same arguments returns the running runtime, so re-running a
     notebook works; with different arguments it raises and says how to restart.
@@ -77,6 +81,8 @@ def init(
                 "resources",
                 "local_mode",
                 "ignore_reinit_error",
+                "object_store_memory",
+                "_system_config",
             }
             raise TypeError(unknown_option(name, known, "init"))
     if address not in (None, "local"):
@@ -84,7 +90,9 @@ def init(
             f"init(address={address!r}): nbray runs a local runtime only for now; "
             "call init() without an address."
         )
-    config = RuntimeConfig.resolve(num_cpus, num_gpus, resources, local_mode)
+    config = RuntimeConfig.resolve(
+        num_cpus, num_gpus, resources, local_mode, object_store_memory, _system_config
+    )
     with _current.lock:
         running = _current.backend
         if running is not None:

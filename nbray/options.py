@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+import psutil
 
 from nbray.core.resources import Resources
 
@@ -60,6 +63,8 @@ class RuntimeConfig:
     num_gpus: float
     resources: Mapping[str, float]
     local_mode: bool
+    object_store_memory: int = 256 * 2**20
+    spill_directory: str | None = None
 
     @classmethod
     def resolve(
@@ -68,11 +73,23 @@ class RuntimeConfig:
         num_gpus: float | None,
         resources: Mapping[str, float] | None,
         local_mode: bool,
+        object_store_memory: int | None = None,
+        system_config: Mapping[str, Any] | None = None,
     ) -> RuntimeConfig:
         if num_cpus is None:
             num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         _check_int("num_cpus", num_cpus, minimum=0)
-        config = cls(num_cpus, num_gpus or 0, dict(resources or {}), bool(local_mode))
+        if object_store_memory is None:  # as Ray: 30% of the machine's memory
+            object_store_memory = int(psutil.virtual_memory().total * 0.3)
+        _check_int("object_store_memory", object_store_memory, minimum=MIN_STORE_MEMORY)
+        config = cls(
+            num_cpus,
+            num_gpus or 0,
+            dict(resources or {}),
+            bool(local_mode),
+            int(object_store_memory),
+            _spill_directory(system_config or {}),
+        )
         config.total()
         return config
 
@@ -82,7 +99,31 @@ class RuntimeConfig:
     def describe(self) -> str:
         extra = f", resources={dict(self.resources)}" if self.resources else ""
         mode = ", local_mode=True" if self.local_mode else ""
-        return f"num_cpus={self.num_cpus}, num_gpus={self.num_gpus:g}{extra}{mode}"
+        store = f", object_store_memory={self.object_store_memory}"
+        return f"num_cpus={self.num_cpus}, num_gpus={self.num_gpus:g}{extra}{store}{mode}"
+
+
+MIN_STORE_MEMORY = 2**20
+
+
+def _spill_directory(system_config: Mapping[str, Any]) -> str | None:
+    """The directory of Ray's `_system_config={"object_spilling_config": json}`, if given."""
+    spilling = system_config.get("object_spilling_config")
+    if spilling is None:
+        return None
+    try:
+        parsed = json.loads(spilling) if isinstance(spilling, str) else dict(spilling)
+        if parsed.get("type", "filesystem") != "filesystem":
+            raise ValueError(f"spilling type {parsed.get('type')!r}")
+        directory = parsed["params"]["directory_path"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            'object_spilling_config must look like \'{"type": "filesystem", "params": '
+            f'{{"directory_path": "/some/dir"}}}}\' (nbray spills to local disk only): {error}'
+        ) from error
+    if isinstance(directory, list):
+        directory = directory[0]
+    return str(directory)
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from nbray.core import events as ev
 from nbray.core.ids import ObjectId, WorkerId
@@ -19,18 +19,18 @@ from nbray.core.scheduler import Snapshot
 from nbray.core.task import TaskSpec
 from nbray.exceptions import RaySystemError
 from nbray.local.driver import Driver
+from nbray.local.object_store import Payload
 from nbray.local.object_table import StoredError
 from nbray.local.runtime import Runtime
-from nbray.local.tasks import FunctionCache, Raised, TaskBody, run_task
+from nbray.local.tasks import FunctionCache, Raised, Returned, TaskBody, place_results, run_task
 from nbray.options import RuntimeConfig
-from nbray.serialization import Serialized
 
 
 class InlinePool:
     def __init__(self) -> None:
         self.started: deque[WorkerId] = deque()
         self.stopped: deque[WorkerId] = deque()
-        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Serialized]]] = deque()
+        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Payload]]] = deque()
         self.functions = FunctionCache()
 
     def spawn(self, worker_id: WorkerId) -> None:
@@ -43,7 +43,7 @@ class InlinePool:
         pass  # the task runs on this very thread: it can only be interrupted by Ctrl-C
 
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
     ) -> None:
         self.runs.append((worker_id, spec, resolved))
 
@@ -54,7 +54,7 @@ class InlineBackend(Driver):
     def __init__(self, config: RuntimeConfig) -> None:
         super().__init__(config)
         self._pool = InlinePool()
-        self._runtime = Runtime(config, self._pool, self.table)
+        self._runtime = Runtime(config, self._pool, self.table, self.store)
         self._running: list[WorkerId] = []  # the virtual workers whose tasks are on the stack
         self._send(ev.RuntimeStarted(time.time()))
 
@@ -64,6 +64,9 @@ class InlineBackend(Driver):
 
     def snapshot(self) -> Snapshot:
         return self._runtime.scheduler.snapshot()
+
+    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
+        return function()
 
     def _send(self, *events: ev.Event) -> None:
         self._runtime.handle(*events)
@@ -82,7 +85,7 @@ class InlineBackend(Driver):
                 self._run(*pool.runs.popleft())
 
     def _run(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
     ) -> None:
         body = spec.body
         assert isinstance(body, TaskBody)
@@ -94,8 +97,11 @@ class InlineBackend(Driver):
                 spec.name,
                 body.arguments,
                 resolved,
+                lambda oid, _: self._read(oid),
                 body.num_returns,
             )
+            if isinstance(outcome, Returned):
+                outcome = place_results(outcome, spec.name, self.place)
         finally:
             self._running.pop()
         now = time.time()

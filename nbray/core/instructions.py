@@ -43,6 +43,13 @@ class StoreValues:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscardValues:
+    """A task's results arrived after it stopped counting (cancelled by force): drop them."""
+
+    values: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StoreError:
     """Make these objects raise when fetched: `value` is a worker's serialized exception; without
     it the shell builds the exception from `error` (copying the stored error of
@@ -71,6 +78,7 @@ Instruction = (
     | Dispatch
     | InterruptTask
     | StoreValues
+    | DiscardValues
     | StoreError
     | FreeObjects
     | Publish

@@ -39,6 +39,7 @@ from nbray.core import events as ev
 from nbray.core import failures
 from nbray.core.ids import ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
+    DiscardValues,
     Dispatch,
     FreeObjects,
     Instruction,
@@ -224,8 +225,9 @@ class SchedulerState:
 
     def _on_task_returned(self, event: ev.TaskReturned) -> None:
         task = self._running_on(event.task_id, event.worker_id)
-        if task is None:
-            return  # it arrived after the task was cancelled by force: it no longer counts
+        if task is None:  # it arrived after the task was cancelled by force: it no longer counts
+            self._emit(DiscardValues(event.values))
+            return
         if len(event.values) != len(task.spec.return_ids):
             raise ValueError(
                 f"Task {format_id(event.task_id)} returned {len(event.values)} values for "

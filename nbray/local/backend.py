@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nbray.core import events as ev
 from nbray.core.ids import ObjectId
 from nbray.core.scheduler import Snapshot
@@ -17,8 +19,8 @@ class LocalBackend(Driver):
 
     def __init__(self, config: RuntimeConfig) -> None:
         super().__init__(config)
-        pool = ProcessPool()
-        self._runtime = Runtime(config, pool, self.table)
+        pool = ProcessPool(self.store)
+        self._runtime = Runtime(config, pool, self.table, self.store)
         self._loop = EventLoop(self._runtime, pool)
         self._loop.start()  # returns at once: workers start in the background
 
@@ -28,6 +30,9 @@ class LocalBackend(Driver):
 
     def snapshot(self) -> Snapshot:
         return self._loop.call(self._runtime.scheduler.snapshot)  # type: ignore[no-any-return]
+
+    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
+        return self._loop.call(function)  # type: ignore[no-any-return]
 
     def _send(self, *events: ev.Event) -> None:
         self._loop.post(*events)

@@ -1,23 +1,40 @@
 """The half of a backend that runs on the caller's threads: it turns API calls into events for the
-scheduler and reads values out of the object table. Subclasses say how events reach the runtime
-(`_send`) and how a caller waits for objects (`_wait_ready`)."""
+scheduler, puts values in the object store and reads them out. Subclasses say how events reach
+the runtime (`_send`), how a caller waits for objects (`_wait_ready`) and how to run something on
+the runtime's thread (`_on_runtime_thread`: spilling and restoring need what only it knows)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from nbray.core import events as ev
+from nbray.core.arena import layout
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId
 from nbray.core.scheduler import Snapshot
-from nbray.exceptions import GetTimeoutError, ObjectLostError, RayError, RayTaskError
+from nbray.exceptions import (
+    GetTimeoutError,
+    ObjectLostError,
+    ObjectStoreFullError,
+    RayError,
+    RayTaskError,
+)
+from nbray.local.object_store import (
+    INLINE_LIMIT,
+    NOT_IN_MEMORY,
+    InStore,
+    ObjectStore,
+    Payload,
+    Spilled,
+)
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
 from nbray.local.tasks import make_task_spec
 from nbray.object_ref import ObjectRef, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
-from nbray.serialization import FunctionBlob, deserialize, serialize
+from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
 # One allocator for the whole driver process: ids never repeat, even across init/shutdown, so a
 # ref kept from an earlier runtime can never name a new runtime's object.
@@ -30,6 +47,7 @@ class Driver:
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
         self.table = ObjectTable()
+        self.store = ObjectStore(config.object_store_memory, config.spill_directory)
         self.context_provider: Callable[[], object] | None = None
         self._open = True
         set_tracker(self)
@@ -49,6 +67,9 @@ class Driver:
         raise NotImplementedError
 
     def snapshot(self) -> Snapshot:
+        raise NotImplementedError
+
+    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
         raise NotImplementedError
 
     def _close(self) -> None:
@@ -72,7 +93,7 @@ class Driver:
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = _IDS.object_id()
-        self.table.store(oid, serialized)
+        self.table.store(oid, self.place(serialized))
         self._send(ev.ObjectCreated(oid, serialized.size, time.time(), serialized.contained_ids))
         return ObjectRef(oid, "put", None, self.release)
 
@@ -91,7 +112,7 @@ class Driver:
                 f"get timed out after {timeout} s: {waiting} of {len(ids)} objects are not ready. "
                 "Raise the timeout, or use nbray.wait to take the results that are ready."
             )
-        return [deserialize(entry) for entry in entries]  # type: ignore[arg-type]
+        return [self._read(oid) for oid in ids]
 
     def wait(
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
@@ -114,9 +135,53 @@ class Driver:
         self._open = False
         set_tracker(None)
         self._close()
+        self.store.close()
         self.table.close()
         for error in self.table.unfetched_errors():
             self.runtime.report(describe_unhandled(error.error))
+
+    # ---- the object store ----------------------------------------------------------------
+
+    def place(self, value: Serialized) -> Payload:
+        """Where a new value goes: inline if small, else a block of the arena (spilling older
+        objects to disk if the arena is full)."""
+        if value.size < INLINE_LIMIT:
+            return value
+        block_size = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))[0]
+        if block_size > self.store.capacity:
+            raise self._store_full(value.size, "it is larger than the whole store")
+        location = self.store.write(value)
+        if location is None and self._on_runtime_thread(lambda: self.runtime.make_room(block_size)):
+            location = self.store.write(value)
+        if location is None:
+            raise self._store_full(value.size, "what it holds is in use, so none could be spilled")
+        return location
+
+    def _read(self, object_id: ObjectId) -> Any:
+        while True:  # an object may move between memory and disk meanwhile: look again
+            entry = self.table.lookup(object_id)
+            if isinstance(entry, Serialized):
+                return deserialize(entry)
+            if isinstance(entry, Spilled):
+                if not self._on_runtime_thread(lambda: self.runtime.restore(object_id)):
+                    with contextlib.suppress(FileNotFoundError):  # restored meanwhile
+                        return deserialize(self.store.load_spilled(entry))
+                continue
+            value = self.store.read(object_id, self.table, self)
+            if value is not NOT_IN_MEMORY:
+                return value
+
+    def _store_full(self, size: int, why: str) -> ObjectStoreFullError:
+        used, largest = self.store.usage()
+        in_memory = sum(isinstance(e, InStore) for _, e in self.table.entries())
+        return ObjectStoreFullError(
+            f"The object store cannot take a new object of {_mb(size)}: {why}. It holds "
+            f"{in_memory} objects in {_mb(used)} of its {_mb(self.store.capacity)} (largest free "
+            f"block {_mb(largest)}; {_mb(self.store.spilled_bytes)} spilled to disk). Objects "
+            "in use are those viewed by arrays you hold from get, needed by queued or running "
+            "tasks, or held by workers. Delete refs and arrays you no longer need, or start "
+            "nbray with a larger store: nbray.init(object_store_memory=...)."
+        )
 
     # ---- helpers -------------------------------------------------------------------------
 
@@ -148,6 +213,10 @@ def split_ready(
     ready = [r for r in refs if r.id in ready_set][:num_returns]
     chosen = {r.id for r in ready}
     return ready, [r for r in refs if r.id not in chosen]
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def raisable(error: RayError) -> BaseException:

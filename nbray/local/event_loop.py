@@ -42,6 +42,7 @@ from nbray.core import events as ev
 from nbray.core.ids import WorkerId, format_id
 from nbray.exceptions import ObjectLostError, RaySystemError
 from nbray.local import protocol
+from nbray.local.object_store import InStore
 from nbray.local.object_table import StoredError
 from nbray.local.runtime import Runtime
 from nbray.local.worker_pool import ProcessPool, WorkerProcess
@@ -76,6 +77,7 @@ class EventLoop:
         os.set_blocking(self._wakeup_read, False)
         os.set_blocking(self._wakeup_write, False)
         self._requests: list[_WorkerRequest] = []
+        self._blocks_in_flight: dict[WorkerId, set[int]] = {}
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
         self._running = True
 
@@ -177,11 +179,15 @@ class EventLoop:
         if pidfd_fired:  # its last messages (read above) come before its death
             exit_code = self._pool.reap(worker)
             self._requests = [r for r in self._requests if r.worker_id != worker.worker_id]
+            for offset in self._blocks_in_flight.pop(worker.worker_id, set()):
+                self._runtime.store.free(offset)  # it died writing them
             events.append(ev.WorkerDied(worker.worker_id, exit_code, time.time()))
         return [e for e in events if e is not None]
 
     def _translate(self, worker_id: WorkerId, message: Any) -> ev.Event | None:
         now = time.time()
+        if isinstance(message, (protocol.TaskDone, protocol.TaskError)):
+            self._settle_blocks(worker_id, message, task_ended=True)
         if isinstance(message, protocol.TaskDone):
             sizes = tuple(v.size for v in message.values)
             contained = tuple(v.contained_ids for v in message.values)
@@ -197,7 +203,11 @@ class EventLoop:
         if isinstance(message, protocol.SubmitTask):
             self._table.expect(message.spec.return_ids)
             return ev.TaskSubmitted(message.spec, now)
+        if isinstance(message, protocol.Allocate):
+            self._allocate(worker_id, message)
+            return None
         if isinstance(message, protocol.PutObject):
+            self._settle_blocks(worker_id, message, task_ended=False)
             value = message.value
             self._table.store(message.object_id, value)
             return ev.ObjectCreated(
@@ -209,6 +219,36 @@ class EventLoop:
             self._requests.append(_WorkerRequest(worker_id, message, deadline))
             return None
         raise RaySystemError(f"nbray bug: unexpected message from worker {worker_id}: {message!r}")
+
+    # ---- blocks of the arena lent to workers ---------------------------------------------
+
+    def _allocate(self, worker_id: WorkerId, message: protocol.Allocate) -> None:
+        offset = self._runtime.allocate(message.size)
+        why = ""
+        if offset is None:
+            why = (
+                f"The object store cannot take a value of {message.size / 2**20:,.1f} MiB made in "
+                "a task: what it holds is in use, so none could be spilled. Start nbray with a "
+                "larger store (nbray.init(object_store_memory=...)) or return smaller results."
+            )
+        else:
+            self._blocks_in_flight.setdefault(worker_id, set()).add(offset)
+        self._pool.send(worker_id, protocol.Allocated(message.request_id, offset, why))
+
+    def _settle_blocks(self, worker_id: WorkerId, message: Any, task_ended: bool) -> None:
+        """Blocks a worker wrote become objects; at the end of a task, the blocks it was lent
+        but did not deliver (it failed while placing its results) are freed."""
+        in_flight = self._blocks_in_flight.get(worker_id)
+        if not in_flight:
+            return
+        values = message.values if isinstance(message, protocol.TaskDone) else ()
+        if isinstance(message, protocol.PutObject):
+            values = (message.value,)
+        in_flight.difference_update(v.offset for v in values if isinstance(v, InStore))
+        if task_ended:
+            for offset in in_flight:
+                self._runtime.store.free(offset)
+            in_flight.clear()
 
     # ---- tasks blocked in get/wait -------------------------------------------------------
 
@@ -232,7 +272,7 @@ class EventLoop:
 
     def _reply(self, request: _WorkerRequest, timed_out: bool) -> Any:
         message = request.message
-        values: dict[Any, Serialized] = {}
+        values: dict[Any, Any] = {}  # what is ready, by id
         errors: dict[Any, Serialized] = {}
         for oid in message.object_ids:
             entry = self._table.lookup(oid)
@@ -249,9 +289,8 @@ class EventLoop:
                 return protocol.WaitReply(message.request_id, ready)
             return None
         if errors or len(values) == len(message.object_ids) or timed_out:
-            if errors:
-                values = {}
+            payloads = {} if errors else {oid: self._runtime.payload_of(oid) for oid in values}
             return protocol.ObjectsReply(
-                message.request_id, values, errors, timed_out and not errors
+                message.request_id, payloads, errors, timed_out and not errors
             )
         return None

@@ -6,7 +6,8 @@ waits registers a `_Waiter` on the objects it lacks; `store` counts it down and 
 (so a Ctrl-C in the notebook interrupts the wait, see DESIGN.md). The table also knows which ids
 are still pending, so a ref to an object that will never come fails at once instead of hanging.
 
-Values are `Serialized` (inline in messages for now; the shared-memory store replaces this).
+An entry is a small value kept inline (`Serialized`), a block of the shared-memory arena
+(`InStore`), a value spilled to disk (`Spilled`), or an error (`StoredError`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from nbray.core.ids import ObjectId
 from nbray.exceptions import RayError
+from nbray.local.object_store import InStore, Spilled
 from nbray.serialization import Serialized
 
 
@@ -28,7 +30,7 @@ class StoredError:
     fetched: bool = False
 
 
-Entry = Serialized | StoredError
+Entry = Serialized | InStore | Spilled | StoredError
 
 
 @dataclass(slots=True)
@@ -61,6 +63,15 @@ class ObjectTable:
                     waiter.wake_on_error and isinstance(entry, StoredError)
                 ):
                     waiter.event.set()
+
+    def replace(self, object_id: ObjectId, entry: Entry) -> None:
+        """The same value, kept somewhere else (spilled to disk, or restored)."""
+        with self._lock:
+            self._entries[object_id] = entry
+
+    def entries(self) -> list[tuple[ObjectId, Entry]]:
+        with self._lock:
+            return list(self._entries.items())
 
     def free(self, object_id: ObjectId) -> Entry | None:
         with self._lock:

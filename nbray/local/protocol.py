@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pickle
 from multiprocessing.connection import Connection
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.ids import ObjectId, TaskId
 from nbray.core.task import ErrorInfo, TaskSpec
 from nbray.serialization import Serialized
+
+if TYPE_CHECKING:
+    from nbray.local.object_store import Payload
 
 # ---- driver -> worker ----------------------------------------------------------------------
 
@@ -30,7 +33,7 @@ class ExecuteTask(NamedTuple):
     function_id: bytes
     function_data: bytes | None  # None when the worker has it cached already
     arguments: Serialized
-    resolved: dict[ObjectId, Serialized]
+    resolved: dict[ObjectId, Payload]
     num_returns: int
 
 
@@ -38,9 +41,17 @@ class ObjectsReply(NamedTuple):
     """Answer to `GetObjects`: all the values, or the errors of those that failed, or a timeout."""
 
     request_id: int
-    values: dict[ObjectId, Serialized]
+    values: dict[ObjectId, Payload]
     errors: dict[ObjectId, Serialized]
     timed_out: bool
+
+
+class Allocated(NamedTuple):
+    """Answer to `Allocate`: the offset of a block of the arena, None if the store is full."""
+
+    request_id: int
+    offset: int | None
+    message: str
 
 
 class WaitReply(NamedTuple):
@@ -59,7 +70,7 @@ class WorkerReady(NamedTuple):
 
 class TaskDone(NamedTuple):
     task_id: TaskId
-    values: tuple[Serialized, ...]
+    values: tuple[Payload, ...]
 
 
 class TaskError(NamedTuple):
@@ -87,7 +98,14 @@ class WaitObjects(NamedTuple):
 
 class PutObject(NamedTuple):
     object_id: ObjectId
-    value: Serialized
+    value: Payload
+
+
+class Allocate(NamedTuple):
+    """The worker needs a block of `size` bytes of the arena for a large value."""
+
+    request_id: int
+    size: int
 
 
 class SubmitTask(NamedTuple):

@@ -27,6 +27,7 @@ from nbray.exceptions import (
     WorkerCrashedError,
     WorkersCannotStartError,
 )
+from nbray.local.object_store import INLINE_LIMIT, InStore, ObjectStore, Payload, Spilled
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.options import RuntimeConfig
 from nbray.serialization import Serialized, deserialize
@@ -39,7 +40,7 @@ class WorkerPool(Protocol):
     def stop(self, worker_id: WorkerId) -> None: ...
     def interrupt(self, worker_id: WorkerId) -> None: ...
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
     ) -> None: ...
 
 
@@ -64,11 +65,13 @@ class Runtime:
         config: RuntimeConfig,
         pool: WorkerPool,
         table: ObjectTable,
+        store: ObjectStore,
         report: Callable[[str], None] | None = None,
     ) -> None:
         self.scheduler = SchedulerState(scheduler_config(config))
         self.pool = pool
         self.table = table
+        self.store = store
         self.report = report or _print_to_stderr
         self._subscribers: tuple[Subscriber, ...] = ()
         self._subscribers_lock = threading.Lock()
@@ -110,17 +113,18 @@ class Runtime:
         self.pool.interrupt(instruction.worker_id)
 
     def _dispatch(self, instruction: ins.Dispatch) -> None:
-        resolved = {}
-        for oid in instruction.spec.dependencies:
-            entry = self.table.lookup(oid)
-            assert isinstance(entry, Serialized), f"dispatched before argument {oid} was ready"
-            resolved[oid] = entry
+        resolved = {oid: self.payload_of(oid) for oid in instruction.spec.dependencies}
         self.pool.dispatch(instruction.worker_id, instruction.spec, resolved)
 
     def _store_values(self, instruction: ins.StoreValues) -> None:
         for oid, value in zip(instruction.object_ids, instruction.values, strict=True):
-            assert isinstance(value, Serialized)
+            assert isinstance(value, (Serialized, InStore))
             self.table.store(oid, value)
+
+    def _discard_values(self, instruction: ins.DiscardValues) -> None:
+        for value in instruction.values:
+            if isinstance(value, InStore):
+                self.store.free(value.offset)
 
     def _store_error(self, instruction: ins.StoreError) -> None:
         entry = self._error_entry(instruction.error, instruction.value)
@@ -147,8 +151,53 @@ class Runtime:
     def _free(self, instruction: ins.FreeObjects) -> None:
         for oid in instruction.object_ids:
             entry = self.table.free(oid)
-            if isinstance(entry, StoredError) and entry.reportable and not entry.fetched:
+            if isinstance(entry, InStore):
+                self.store.free(entry.offset)
+            elif isinstance(entry, Spilled):
+                self.store.discard(entry)
+            elif isinstance(entry, StoredError) and entry.reportable and not entry.fetched:
                 self.report(describe_unhandled(entry.error))
+
+    # ---- memory: on the runtime's thread, which knows who may be reading what -------------
+
+    def payload_of(self, object_id: ObjectId) -> Payload:
+        """How to send a ready value to a worker: restored from disk first if it was spilled
+        (or, if the arena cannot take it back, read from disk inline)."""
+        entry = self.table.lookup(object_id)
+        if isinstance(entry, Spilled) and not self.restore(object_id):
+            return self.store.load_spilled(entry)
+        entry = self.table.lookup(object_id)
+        assert isinstance(entry, (Serialized, InStore)), f"{object_id} is not ready: {entry}"
+        return entry
+
+    def restore(self, object_id: ObjectId) -> bool:
+        entry = self.table.lookup(object_id)
+        if not isinstance(entry, Spilled):
+            return True
+        return self.store.restore(object_id, self.table) or (
+            self.make_room(entry.block.block_size) and self.store.restore(object_id, self.table)
+        )
+
+    def make_room(self, size: int) -> bool:
+        """Spill objects nobody can be reading, oldest first, until a block of `size` fits."""
+        if self.store.usage()[1] >= size:
+            return True
+        for object_id in self.scheduler.spill_candidates(min_size=INLINE_LIMIT):
+            try:
+                spilled = self.store.spill(object_id, self.table)
+            except OSError as error:  # the disk is full too
+                self.report(f"nbray: could not spill objects to disk: {error}\n")
+                return False
+            if spilled and self.store.usage()[1] >= size:
+                return True
+        return False
+
+    def allocate(self, size: int) -> int | None:
+        """A block for a value a worker is about to write, making room if need be."""
+        offset = self.store.allocate(size)
+        if offset is None and self.make_room(size):
+            offset = self.store.allocate(size)
+        return offset
 
 
 def describe_unhandled(error: RayError) -> str:
@@ -174,6 +223,7 @@ _CARRY_OUT: dict[type, Callable[[Runtime, ins.Instruction], None]] = {
     ins.InterruptTask: Runtime._interrupt,  # type: ignore[dict-item]
     ins.Dispatch: Runtime._dispatch,  # type: ignore[dict-item]
     ins.StoreValues: Runtime._store_values,  # type: ignore[dict-item]
+    ins.DiscardValues: Runtime._discard_values,  # type: ignore[dict-item]
     ins.StoreError: Runtime._store_error,  # type: ignore[dict-item]
     ins.FreeObjects: Runtime._free,  # type: ignore[dict-item]
     ins.Publish: Runtime._publish,  # type: ignore[dict-item]

@@ -68,7 +68,7 @@ def make_task_spec(
 
 @dataclass(frozen=True, slots=True)
 class Returned:
-    values: tuple[Serialized, ...]
+    values: tuple[Any, ...]  # Serialized, then placed: Serialized or InStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,8 @@ def run_task(
     load_function: Callable[[], Callable[..., Any]],
     name: str,
     arguments: Serialized,
-    resolved: Mapping[ObjectId, Serialized],
+    resolved: Mapping[ObjectId, Any],
+    load_value: Callable[[ObjectId, Any], Any],
     num_returns: int,
 ) -> Returned | Raised:
     """Call the function with its arguments, top-level refs replaced by their values. Whatever
@@ -102,13 +103,24 @@ def run_task(
     error."""
     try:
         function = load_function()
-        dependencies = {oid: deserialize(value) for oid, value in resolved.items()}
+        dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
         raw_args, raw_kwargs = deserialize(arguments)
         args = [_resolve(a, dependencies) for a in raw_args]
         kwargs = {k: _resolve(v, dependencies) for k, v in raw_kwargs.items()}
         result = function(*args, **kwargs)
         results = _split_returns(result, num_returns, name)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
+    except BaseException as error:
+        return describe_failure(name, error)
+
+
+def place_results(
+    outcome: Returned, name: str, place: Callable[[Serialized], Any]
+) -> Returned | Raised:
+    """Put the task's results where they go (large ones in the object store); if the store
+    cannot take them, that is the task's error."""
+    try:
+        return Returned(tuple(place(value) for value in outcome.values))
     except BaseException as error:
         return describe_failure(name, error)
 

@@ -16,21 +16,24 @@ from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
+from nbray.core.arena import layout
 from nbray.core.ids import IdAllocator, ObjectId, WorkerId
-from nbray.exceptions import GetTimeoutError, RaySystemError
+from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemError
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
+from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload
 from nbray.local.tasks import make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
-from nbray.serialization import FunctionBlob, deserialize, serialize
+from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
 
 class WorkerClient:
     kind = "worker"
 
-    def __init__(self, channel: Connection, worker_id: WorkerId) -> None:
+    def __init__(self, channel: Connection, worker_id: WorkerId, arena: Arena) -> None:
         self._channel = channel
+        self._arena = arena
         self.worker_id = worker_id
         self._ids = IdAllocator(worker_id)
         self._request_ids = itertools.count(1)
@@ -68,7 +71,7 @@ class WorkerClient:
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = self._ids.object_id()
-        self.send(protocol.PutObject(oid, serialized))
+        self.send(protocol.PutObject(oid, self.place(serialized)))
         return ObjectRef(oid, "put", None, self.release)
 
     def get(self, refs: Sequence[ObjectRef[Any]], timeout: float | None) -> list[Any]:
@@ -84,7 +87,7 @@ class WorkerClient:
                 f"get timed out after {timeout} s: {len(ids) - len(reply.values)} of {len(ids)} "
                 "objects are not ready."
             )
-        return [deserialize(reply.values[oid]) for oid in ids]
+        return [self.load(oid, reply.values[oid]) for oid in ids]
 
     def wait(
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
@@ -93,6 +96,28 @@ class WorkerClient:
             next(self._request_ids), tuple(r.id for r in refs), num_returns, timeout
         )
         return split_ready(refs, self._request(message).ready, num_returns)
+
+    # ---- the object store ----------------------------------------------------------------
+
+    def load(self, object_id: ObjectId, payload: Payload) -> Any:
+        """A value sent by the driver; views of the arena count as this worker's holds."""
+        if isinstance(payload, InStore):
+            return self._arena.read(payload, lambda: self._pinned(object_id))
+        return deserialize(payload)
+
+    def _pinned(self, object_id: ObjectId) -> Callable[[], None]:
+        self.acquire(object_id)
+        return lambda: self.release(object_id)
+
+    def place(self, value: Serialized) -> Payload:
+        """Where a value made here goes: inline if small, else a block the driver allots."""
+        if value.size < INLINE_LIMIT:
+            return value
+        size = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))[0]
+        reply: protocol.Allocated = self._request(protocol.Allocate(next(self._request_ids), size))
+        if reply.offset is None:
+            raise ObjectStoreFullError(reply.message)
+        return self._arena.write(reply.offset, value)
 
     def _request(self, message: Any) -> Any:
         self.send(message)

@@ -20,7 +20,8 @@ from types import FrameType
 from nbray import _current
 from nbray.core.ids import WorkerId
 from nbray.local import protocol
-from nbray.local.tasks import FunctionCache, Raised, Returned, run_task
+from nbray.local.object_store import Arena
+from nbray.local.tasks import FunctionCache, Raised, Returned, place_results, run_task
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
 
@@ -29,7 +30,7 @@ _running_task = False
 
 
 def main(argv: list[str]) -> None:
-    channel_fd, parent_pid = int(argv[1]), int(argv[2])
+    channel_fd, parent_pid, store_fd, store_capacity = map(int, argv[1:5])
     # One write per line, so lines of workers printing at once never interleave mid-line.
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
@@ -43,7 +44,8 @@ def main(argv: list[str]) -> None:
         return
     sys.path[:] = setup.sys_path
     os.chdir(setup.cwd)
-    client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])))
+    arena = Arena(store_fd, store_capacity)
+    client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])), arena)
     _current.backend = client
     set_tracker(client)
     client.send(protocol.WorkerReady(os.getpid()))
@@ -57,7 +59,7 @@ def serve(channel: Connection, client: WorkerClient) -> None:
             task: protocol.ExecuteTask = protocol.receive(channel)
         except EOFError:
             return  # the driver shut down or died
-        outcome = _execute(task, functions)
+        outcome = _execute(task, functions, client)
         sys.stdout.flush()  # a task's output leaves before its result, partial lines included
         sys.stderr.flush()
         if isinstance(outcome, Raised):
@@ -66,19 +68,25 @@ def serve(channel: Connection, client: WorkerClient) -> None:
             client.send(protocol.TaskDone(task.task_id, outcome.values))
 
 
-def _execute(task: protocol.ExecuteTask, functions: FunctionCache) -> Returned | Raised:
+def _execute(
+    task: protocol.ExecuteTask, functions: FunctionCache, client: WorkerClient
+) -> Returned | Raised:
     global _running_task
     _running_task = True
     try:
-        return run_task(
+        outcome = run_task(
             lambda: functions.load(task.function_id, task.function_data),
             task.name,
             task.arguments,
             task.resolved,
+            client.load,
             task.num_returns,
         )
     finally:
         _running_task = False
+    if isinstance(outcome, Returned):
+        outcome = place_results(outcome, task.name, client.place)
+    return outcome
 
 
 def _interrupt_task(signum: int, frame: FrameType | None) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 from nbray.core.ids import ObjectId, WorkerId
 from nbray.core.task import TaskSpec
 from nbray.local import protocol
+from nbray.local.object_store import ObjectStore, Payload
 from nbray.local.tasks import TaskBody
-from nbray.serialization import Serialized
 
 SHUTDOWN_GRACE_SECONDS = 0.25
 
@@ -41,29 +41,25 @@ class WorkerProcess:
 
 
 class ProcessPool:
-    def __init__(self) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self.workers: dict[WorkerId, WorkerProcess] = {}
+        self._store = store
 
     # ---- the WorkerPool protocol ---------------------------------------------------------
 
     def spawn(self, worker_id: WorkerId) -> None:
         ours, theirs = socket.socketpair()
-        command = [
-            sys.executable,
-            "-m",
-            "nbray.local.worker_main",
-            str(theirs.fileno()),
-            str(os.getpid()),
-        ]
+        store = self._store
+        arguments = (theirs.fileno(), os.getpid(), store.fd, store.capacity)
+        command = [sys.executable, "-m", "nbray.local.worker_main", *map(str, arguments)]
         env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id), "PYTHONPATH": _python_path()}
         process = subprocess.Popen(
-            command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env
+            command, pass_fds=[theirs.fileno(), store.fd], stdin=subprocess.DEVNULL, env=env
         )
         theirs.close()
         channel = Connection(ours.detach())
-        self.workers[worker_id] = WorkerProcess(
-            worker_id, process, channel, os.pidfd_open(process.pid)
-        )
+        pidfd = os.pidfd_open(process.pid)
+        self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd)
         protocol.send(channel, protocol.Setup(list(sys.path), os.getcwd()))
 
     def stop(self, worker_id: WorkerId) -> None:
@@ -77,7 +73,7 @@ class ProcessPool:
             _signal(worker, signal.SIGUSR1)  # the worker raises KeyboardInterrupt in its task
 
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Serialized]
+        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
     ) -> None:
         worker = self.workers[worker_id]
         body = spec.body

@@ -1,0 +1,280 @@
+"""The shared-memory object store: one arena that the driver and every worker map.
+
+Theory of operation
+-------------------
+The arena is an anonymous memfd (`memfd_create`), sized to the store's capacity but sparse: the
+kernel gives it pages only as they are written. It has no name anywhere — workers inherit its file
+descriptor at spawn — so it vanishes with the last process that maps it: a SIGKILLed kernel
+leaves nothing in /dev/shm, and no other user can open it.
+
+Values of at least `INLINE_LIMIT` bytes live here as one block: the pickle stream, then each
+out-of-band buffer on a 64-byte boundary (`core.arena.layout`). Smaller values travel inline in
+messages. The driver owns the allocator (`core.arena.ArenaAllocator`, under a lock: user threads
+`put`, the event loop allocates for workers), so a worker asks it for a block before writing a
+large result. Freed blocks are reused lowest first: pages already touched are written at memcpy
+speed, fresh ones cost the kernel about 1 s per GB.
+
+Reading is zero-copy: buffers come back as read-only numpy views on the arena, all hanging off
+one "pin" array per read. The pin counts as a hold on the object in that process (reported to
+the scheduler through the process's `RefTracker`), so an object is never freed, reused or spilled
+while anything still views its memory; a finalizer on the pin ends the hold.
+
+When the arena is full, the event loop spills objects that no worker and no task can be reading
+to files (0600, in a 0700 directory of this process), and restores them on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from nbray.core.arena import ArenaAllocator, layout
+from nbray.core.ids import ObjectId, format_id
+from nbray.object_ref import RefTracker
+from nbray.serialization import Serialized
+
+if TYPE_CHECKING:
+    from nbray.local.object_table import ObjectTable
+
+INLINE_LIMIT = 100 * 1024
+_SPILL_PREFIX = f"nbray-spill-{os.getuid()}-"
+
+
+@dataclass(frozen=True, slots=True)
+class InStore:
+    """Where a value lives in the arena."""
+
+    offset: int
+    block_size: int
+    data_size: int
+    buffer_offsets: tuple[int, ...]  # relative to `offset`
+    buffer_sizes: tuple[int, ...]
+    contained_ids: tuple[ObjectId, ...]
+
+    @property
+    def size(self) -> int:
+        return self.data_size + sum(self.buffer_sizes)
+
+
+@dataclass(frozen=True, slots=True)
+class Spilled:
+    """A value moved to disk: `block` is its layout in the arena (its offset is stale)."""
+
+    path: str
+    block: InStore
+
+    @property
+    def size(self) -> int:
+        return self.block.size
+
+
+Payload = Serialized | InStore  # how a value travels between processes
+NOT_IN_MEMORY = object()
+
+
+class Arena:
+    """The arena as mapped in one process."""
+
+    def __init__(self, fd: int, capacity: int) -> None:
+        self.capacity = capacity
+        self._map = mmap.mmap(fd, capacity, flags=mmap.MAP_SHARED)
+        self._view = memoryview(self._map)
+
+    def write(self, offset: int, value: Serialized) -> InStore:
+        sizes = tuple(memoryview(b).nbytes for b in value.buffers)
+        block_size, offsets = layout(len(value.data), sizes)
+        view = self._view
+        view[offset : offset + len(value.data)] = value.data
+        for relative, buffer, size in zip(offsets, value.buffers, sizes, strict=True):
+            start = offset + relative
+            view[start : start + size] = buffer.raw()
+        return InStore(offset, block_size, len(value.data), offsets, sizes, value.contained_ids)
+
+    def read(self, location: InStore, on_pin: Callable[[], Callable[[], None]] | None) -> Any:
+        """The value, its buffers viewing the arena. `on_pin()` is called if views are handed
+        out and returns what to call when the last of them is gone."""
+        start = location.offset
+        data = self._view[start : start + location.data_size]
+        if not location.buffer_sizes:
+            return pickle.loads(data)  # no buffers: the value owns copies of everything
+        import numpy as np  # only where arrays are read: workers start without it
+
+        pin = np.frombuffer(self._map, np.uint8, count=location.block_size, offset=start)
+        pin.flags.writeable = False  # objects in the store are immutable
+        if on_pin is not None:
+            weakref.finalize(pin, on_pin())
+        buffers = [
+            pin[offset : offset + size]
+            for offset, size in zip(location.buffer_offsets, location.buffer_sizes, strict=True)
+        ]
+        return pickle.loads(data, buffers=buffers)
+
+    def block(self, location: InStore) -> memoryview:
+        return self._view[location.offset : location.offset + location.block_size]
+
+    def close(self) -> None:
+        self._view.release()
+        with contextlib.suppress(BufferError):  # views still held by the user keep it mapped
+            self._map.close()
+
+
+class ObjectStore:
+    """The driver's side of the store: the arena, its allocator, spilling."""
+
+    def __init__(self, capacity: int, spill_root: str | None) -> None:
+        self.fd = os.memfd_create("nbray-object-store", os.MFD_CLOEXEC)
+        os.ftruncate(self.fd, capacity)
+        self.arena = Arena(self.fd, capacity)
+        self._allocator = ArenaAllocator(capacity)
+        self._lock = threading.Lock()
+        self._views: Counter[int] = Counter()  # block offset -> live views in this process
+        self._views_ended: list[int] = []  # appended by finalizers on any thread
+        self._spill_root = spill_root or tempfile.gettempdir()
+        self._spill_dir: str | None = None
+        self.spilled_bytes = 0
+        remove_stale_spill_directories(self._spill_root)
+
+    @property
+    def capacity(self) -> int:
+        return self._allocator.capacity
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes in use, largest free block)."""
+        with self._lock:
+            return self._allocator.used, self._allocator.largest_free
+
+    # ---- blocks --------------------------------------------------------------------------
+
+    def allocate(self, size: int) -> int | None:
+        with self._lock:
+            return self._allocator.allocate(size)
+
+    def write(self, value: Serialized) -> InStore | None:
+        """Store `value` in a new block; None if no block is free (make room, then retry)."""
+        block_size, _ = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))
+        offset = self.allocate(block_size)
+        if offset is None:
+            return None
+        return self.arena.write(offset, value)
+
+    def free(self, offset: int) -> None:
+        with self._lock:
+            self._allocator.free(offset)
+
+    # ---- reading and spilling: atomic with respect to each other ----------------------------
+
+    def read(self, object_id: ObjectId, table: ObjectTable, tracker: RefTracker) -> Any:
+        """The value of an object held in the arena, read in the driver with zero copies.
+
+        Its block is pinned under the lock before it is read, so the event loop cannot spill it
+        meanwhile; the pin counts as a hold on the object until the last view is gone.
+        """
+        with self._lock:
+            self._count_ended_views()
+            location = table.lookup(object_id)
+            if not isinstance(location, InStore):
+                return NOT_IN_MEMORY
+            self._views[location.offset] += 1
+        tracker.acquire(object_id)
+
+        def unpinned() -> None:
+            self._views_ended.append(location.offset)
+            tracker.release(object_id)
+
+        try:
+            return self.arena.read(location, lambda: unpinned)
+        finally:
+            if not location.buffer_sizes:  # nothing views the arena after the read
+                unpinned()
+
+    def spill(self, object_id: ObjectId, table: ObjectTable) -> bool:
+        """Move an object's block to disk, unless this process views it; True if it moved."""
+        with self._lock:
+            self._count_ended_views()
+            location = table.lookup(object_id)
+            if not isinstance(location, InStore) or self._views[location.offset]:
+                return False
+            path = os.path.join(self._spill_directory(), f"{format_id(object_id)}.bin")
+            descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with open(descriptor, "wb") as file:
+                file.write(self.arena.block(location))
+            table.replace(object_id, Spilled(path, location))
+            self._allocator.free(location.offset)
+            self.spilled_bytes += location.block_size
+            return True
+
+    def restore(self, object_id: ObjectId, table: ObjectTable) -> bool:
+        """Bring a spilled object back into the arena; False if there is no room."""
+        with self._lock:
+            spilled = table.lookup(object_id)
+            if not isinstance(spilled, Spilled):
+                return True
+            offset = self._allocator.allocate(spilled.block.block_size)
+            if offset is None:
+                return False
+            location = replace(spilled.block, offset=offset)
+            with open(spilled.path, "rb") as file:
+                file.readinto(self.arena.block(location))
+            table.replace(object_id, location)
+        self.discard(spilled)
+        return True
+
+    def load_spilled(self, spilled: Spilled) -> Serialized:
+        """A spilled value read from disk into this process's memory, for when the arena is
+        too full to take it back."""
+        with open(spilled.path, "rb") as file:
+            block = file.read()
+        layout_ = spilled.block
+        buffers = tuple(
+            pickle.PickleBuffer(block[offset : offset + size])
+            for offset, size in zip(layout_.buffer_offsets, layout_.buffer_sizes, strict=True)
+        )
+        return Serialized(block[: layout_.data_size], buffers, layout_.contained_ids)
+
+    def discard(self, spilled: Spilled) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(spilled.path)
+        self.spilled_bytes -= spilled.block.block_size
+
+    def close(self) -> None:
+        self.arena.close()
+        os.close(self.fd)
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+
+    def _count_ended_views(self) -> None:
+        ended, self._views_ended = self._views_ended, []
+        for offset in ended:
+            self._views[offset] -= 1
+            if not self._views[offset]:
+                del self._views[offset]
+
+    def _spill_directory(self) -> str:
+        if self._spill_dir is None:
+            os.makedirs(self._spill_root, exist_ok=True)
+            prefix = f"{_SPILL_PREFIX}{os.getpid()}-"
+            self._spill_dir = tempfile.mkdtemp(prefix=prefix, dir=self._spill_root)
+        return self._spill_dir
+
+
+def remove_stale_spill_directories(root: str) -> None:
+    """Spill directories of runtimes whose process is gone (killed, crashed) are removed."""
+    import psutil
+
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            if not name.startswith(_SPILL_PREFIX):
+                continue
+            pid = name[len(_SPILL_PREFIX) :].split("-", 1)[0]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
