@@ -34,10 +34,10 @@ _LAZY = {
     "ObjectRef": "nbray.object_ref",
     "RemoteFunction": "nbray.remote_function",
 }
-_SUBMODULES = {"exceptions", "events"}
+_SUBMODULES = {"exceptions", "events", "util"}
 
 if TYPE_CHECKING:
-    from nbray import events, exceptions
+    from nbray import events, exceptions, util
     from nbray.api import (
         RuntimeInfo,
         available_resources,
@@ -85,5 +85,6 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "util",
     "wait",
 ]

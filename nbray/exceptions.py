@@ -65,10 +65,14 @@ class RayTaskError(RayError):
         cls = _task_error_class(type(self.cause))  # type: ignore[arg-type]
         if cls is None:
             return self
+        error: RayTaskError
         try:
-            error: RayTaskError = cls.__new__(cls)
-        except Exception:  # the cause's type insists on constructor arguments
-            return self
+            error = cls.__new__(cls)
+        except TypeError:  # a C base with its own __new__ (MemoryError, OSError): call the class
+            try:
+                error = cls(*self.__reduce__()[1])
+            except Exception:
+                return self
         error.__dict__.update(self.__dict__)
         error.args = self.cause.args
         return error

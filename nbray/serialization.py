@@ -9,8 +9,10 @@ which keep their objects alive.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import threading
+from collections import ChainMap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,17 +63,58 @@ def _collecting_refs() -> Iterator[list[ObjectId]]:
             outer.extend(found)
 
 
+_custom_reducers: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def register_serializer(
+    cls: type, *, serializer: Callable[[Any], Any], deserializer: Callable[[Any], Any]
+) -> None:
+    """Pickle instances of `cls` as `serializer(obj)`, rebuilt by `deserializer(data)`.
+
+    As in Ray, this applies to values serialized in the process that registers it (call it in a
+    task to register it in that worker too); `deserializer` travels with the data, by value.
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"register_serializer needs a class, got {cls!r}.")
+    if not callable(serializer) or not callable(deserializer):
+        raise TypeError("serializer and deserializer must be callables.")
+    _custom_reducers[cls] = lambda obj: (_rebuild_custom, (deserializer, serializer(obj)))
+
+
+def deregister_serializer(cls: type) -> None:
+    _custom_reducers.pop(cls, None)
+
+
+def _rebuild_custom(deserializer: Callable[[Any], Any], data: Any) -> Any:
+    return deserializer(data)
+
+
+class _CustomPickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+    # The C pickler reads its dispatch table when it is made: a class attribute, seeing the
+    # registry live through the ChainMap.
+    dispatch_table = ChainMap(_custom_reducers, cloudpickle.CloudPickler.dispatch_table)
+
+
+def _dumps(value: Any, buffer_callback: Callable[[pickle.PickleBuffer], None]) -> bytes:
+    if not _custom_reducers:
+        data: bytes = cloudpickle.dumps(value, protocol=5, buffer_callback=buffer_callback)
+        return data
+    file = io.BytesIO()
+    _CustomPickler(file, protocol=5, buffer_callback=buffer_callback).dump(value)
+    return file.getvalue()
+
+
 def serialize(value: Any, what: str = "value") -> Serialized:
     """Pickle `value`; on failure raise `SerializationError` naming the part that failed.
 
     `what` says what the value is, for the message: "argument of task f", "put value", ...
     """
-    if type(value) in _PLAIN_TYPES:
+    if type(value) in _PLAIN_TYPES and type(value) not in _custom_reducers:
         return Serialized(pickle.dumps(value, protocol=5))
     buffers: list[pickle.PickleBuffer] = []
     try:
         with _collecting_refs() as contained:
-            data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+            data = _dumps(value, buffers.append)
     except Exception as error:
         raise _serialization_error(value, what, error) from error
     return Serialized(data, tuple(buffers), tuple(dict.fromkeys(contained)))
@@ -94,7 +137,8 @@ def _serialization_error(value: Any, what: str, error: Exception) -> Serializati
         f"{type(culprit).__module__}.{type(culprit).__qualname__} cannot be pickled "
         f"({type(error).__name__}: {error}). Objects that hold OS resources (open files, "
         "sockets, locks, database connections, generators) cannot be sent to another process: "
-        "create them inside the task instead, or pass what is needed to re-create them."
+        "create them inside the task instead, pass what is needed to re-create them, or "
+        "teach nbray how with nbray.util.register_serializer."
     )
 
 
@@ -121,7 +165,7 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 def _pickles(value: Any) -> bool:
     try:
-        cloudpickle.dumps(value, protocol=5, buffer_callback=lambda _: None)
+        _dumps(value, lambda _: None)
     except Exception:
         return False
     return True

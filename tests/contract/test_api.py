@@ -147,6 +147,17 @@ def test_a_failed_argument_fails_the_dependent_task_with_the_same_error(ray: Any
         ray.get(add.remote(fail.remote("upstream")))
 
 
+@pytest.mark.parametrize("error", [MemoryError("m"), OSError(2, "o"), KeyError("k")])
+def test_builtin_errors_with_c_constructors_keep_their_type(ray: Any, error: Exception) -> None:
+    @nbray.remote
+    def raises() -> None:
+        raise error
+
+    with pytest.raises(type(error)) as info:
+        ray.get(raises.remote())
+    assert isinstance(info.value, RayTaskError) and info.value.args == error.args
+
+
 def test_system_exit_in_a_task_is_a_task_error_not_an_exit(ray: Any) -> None:
     @nbray.remote
     def exits() -> None:

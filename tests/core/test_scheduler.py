@@ -278,7 +278,8 @@ def test_refs_captured_by_a_function_are_pinned_for_good() -> None:
 def test_spill_candidates_are_ready_big_and_read_by_nobody_else() -> None:
     h = Harness(cpus=1, workers=1)
     (worker,) = h.start()
-    small, big, held, argument = h.put(), h.put(), h.put(), h.put()
+    h.put()  # small: stays inline, never spilled
+    big, held, argument = h.put(), h.put(), h.put()
     for oid in (big, held, argument):
         h.state._objects[oid].size = 1000
     h.handle(ev.RefsChanged(worker, ((held, +1),), h.now()))
