@@ -3,7 +3,9 @@
 Pure bookkeeping, no memory is touched here. First fit by address, so freed low ranges are
 reused before the arena grows into pages it never wrote: writing pages the store already touched
 runs at memcpy speed, fresh shared pages cost the kernel ~1 s per GB (measured here). Free
-neighbours are merged, and every block starts on a 64-byte boundary, as numpy likes.
+neighbours are merged. Blocks and the buffers inside them start on page boundaries: a copy into
+a page-aligned destination ran 4x faster than into one only 64-byte aligned (0.06 s vs 0.24 s per
+GB here); every value in the arena is at least 100 KB, so this wastes under 4%.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import bisect
 import itertools
 
-ALIGNMENT = 64
+ALIGNMENT = 4096
 
 
 def aligned(size: int) -> int:
