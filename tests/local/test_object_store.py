@@ -202,6 +202,15 @@ def test_stale_spill_directories_are_cleaned_at_start(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
+def test_shutdown_unmaps_the_store() -> None:
+    nbray.init(num_cpus=1, object_store_memory=16 * MiB)
+    value = nbray.get(nbray.put(np.ones(MiB)))
+    assert _maps_a_store(psutil.Process())
+    del value
+    nbray.shutdown()
+    assert not _maps_a_store(psutil.Process())
+
+
 def test_nothing_is_left_after_the_driver_is_killed(tmp_path: Path) -> None:
     config = f'{{"type": "filesystem", "params": {{"directory_path": "{tmp_path}"}}}}'
     driver = subprocess.Popen(
