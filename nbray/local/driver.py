@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from nbray.core import events as ev
-from nbray.core.arena import layout
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId
 from nbray.core.scheduler import Snapshot
 from nbray.exceptions import (
@@ -28,6 +27,7 @@ from nbray.local.object_store import (
     ObjectStore,
     Payload,
     Spilled,
+    block_size_of,
 )
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
@@ -147,7 +147,7 @@ class Driver:
         objects to disk if the arena is full)."""
         if value.size < INLINE_LIMIT:
             return value
-        block_size = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))[0]
+        block_size = block_size_of(value)
         if block_size > self.store.capacity:
             raise self._store_full(value.size, "it is larger than the whole store")
         location = self.store.write(value)

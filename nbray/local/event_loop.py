@@ -122,14 +122,18 @@ class EventLoop:
 
     def _refuse_pending_calls(self) -> None:
         """Calls posted after the last step must not wait forever for a loop that is gone."""
+        for item in self._take_inbox():
+            if isinstance(item, _Call):
+                item.future.set_exception(RaySystemError("The nbray runtime has stopped."))
+
+    def _take_inbox(self) -> list[Any]:
+        """Everything posted so far, in order."""
+        taken: list[Any] = []
         while True:
             try:
-                items = self._inbox.get_nowait()
+                taken += self._inbox.get_nowait()
             except queue.Empty:
-                return
-            for item in items:
-                if isinstance(item, _Call):
-                    item.future.set_exception(RaySystemError("The nbray runtime has stopped."))
+                return taken
 
     def _step(self) -> None:
         ready = wait([self._wakeup_read, *self._pool.waitables()], self._timeout())
@@ -140,18 +144,13 @@ class EventLoop:
                 self._drain_wakeups()
             elif (worker := self._pool.owner_of(waitable)) is not None:
                 events += self._from_worker(worker, pidfd_fired=waitable == worker.pidfd)
-        while True:
-            try:
-                items = self._inbox.get_nowait()
-            except queue.Empty:
-                break
-            for item in items:
-                if item is _STOP:
-                    self._running = False
-                elif isinstance(item, _Call):
-                    calls.append(item)
-                else:
-                    events.append(item)
+        for item in self._take_inbox():
+            if item is _STOP:
+                self._running = False
+            elif isinstance(item, _Call):
+                calls.append(item)
+            else:
+                events.append(item)
         if events:
             self._runtime.handle(*events)
         self._answer_requests()

@@ -83,6 +83,15 @@ Payload = Serialized | InStore  # how a value travels between processes
 NOT_IN_MEMORY = object()
 
 
+def buffer_sizes(value: Serialized) -> tuple[int, ...]:
+    return tuple(memoryview(b).nbytes for b in value.buffers)
+
+
+def block_size_of(value: Serialized) -> int:
+    """How many bytes of the arena `value` takes."""
+    return layout(len(value.data), buffer_sizes(value))[0]
+
+
 class Arena:
     """The arena as mapped in one process."""
 
@@ -93,7 +102,7 @@ class Arena:
         self._populated = 0  # this mapping has all pages below this offset
 
     def write(self, offset: int, value: Serialized) -> InStore:
-        sizes = tuple(memoryview(b).nbytes for b in value.buffers)
+        sizes = buffer_sizes(value)
         block_size, offsets = layout(len(value.data), sizes)
         self._populate(offset + block_size)
         view = self._view
@@ -178,8 +187,7 @@ class ObjectStore:
 
     def write(self, value: Serialized) -> InStore | None:
         """Store `value` in a new block; None if no block is free (make room, then retry)."""
-        block_size, _ = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))
-        offset = self.allocate(block_size)
+        offset = self.allocate(block_size_of(value))
         if offset is None:
             return None
         return self.arena.write(offset, value)

@@ -16,12 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from nbray.core.arena import layout
 from nbray.core.ids import IdAllocator, ObjectId, WorkerId
 from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemError
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
-from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload
+from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
 from nbray.local.tasks import make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
@@ -113,7 +112,7 @@ class WorkerClient:
         """Where a value made here goes: inline if small, else a block the driver allots."""
         if value.size < INLINE_LIMIT:
             return value
-        size = layout(len(value.data), tuple(memoryview(b).nbytes for b in value.buffers))[0]
+        size = block_size_of(value)
         reply: protocol.Allocated = self._request(protocol.Allocate(next(self._request_ids), size))
         if reply.offset is None:
             raise ObjectStoreFullError(reply.message)
