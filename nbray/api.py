@@ -6,9 +6,11 @@ backend — starting the local runtime on first use, as Ray does — and delegat
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -165,20 +167,50 @@ def set_context_provider(provider: Callable[[], object] | None) -> None:
 
 
 @overload
-def get(object_refs: ObjectRef[R], *, timeout: float | None = None) -> R: ...
+def get(
+    object_refs: ObjectRef[R], *, timeout: float | None = None, return_exceptions: bool = False
+) -> R: ...
 @overload
-def get(object_refs: Sequence[ObjectRef[Any]], *, timeout: float | None = None) -> list[Any]: ...
-def get(object_refs: Any, *, timeout: float | None = None) -> Any:
+def get(
+    object_refs: Sequence[ObjectRef[Any]],
+    *,
+    timeout: float | None = None,
+    return_exceptions: bool = False,
+) -> list[Any]: ...
+def get(object_refs: Any, *, timeout: float | None = None, return_exceptions: bool = False) -> Any:
     """The value of a ref, or the values of a list of refs in the same order.
 
     Raises the task's exception at once if one of the tasks failed, and `GetTimeoutError` if
-    `timeout` seconds pass first (`timeout=0` only takes what is ready now).
+    `timeout` seconds pass first (`timeout=0` only takes what is ready now). With
+    `return_exceptions=True` (an nbray extension, as in `asyncio.gather`), failed refs give
+    their exception in place of a value instead of raising.
     """
     _check_timeout(timeout, "get")
+    _warn_if_in_async_code()
     if isinstance(object_refs, ObjectRef):
-        return current_backend().get([object_refs], timeout)[0]
+        return current_backend().get([object_refs], timeout, return_exceptions)[0]
     refs = _check_ref_list(object_refs, "get", allow_tuple=True)
-    return current_backend().get(refs, timeout) if refs else []
+    return current_backend().get(refs, timeout, return_exceptions) if refs else []
+
+
+_warned_about_async = False
+
+
+def _warn_if_in_async_code() -> None:
+    global _warned_about_async
+    if _warned_about_async:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return  # not inside a running event loop
+    _warned_about_async = True
+    warnings.warn(
+        "nbray.get blocks the running event loop. In async code use `await ref`, or "
+        "`await asyncio.gather(*refs)` for a list.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def put(value: Any) -> ObjectRef[Any]:
@@ -224,13 +256,14 @@ def wait(
 
 def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool = True) -> None:
     """Cancel the task that makes `object_ref`: a queued task never runs; a running one gets
-    `KeyboardInterrupt` (or, with `force=True`, its worker is killed). `get` then raises
-    `TaskCancelledError`. Cancelling a finished task does nothing."""
+    `KeyboardInterrupt` (or, with `force=True`, its worker is killed); with `recursive` the tasks
+    it submitted are cancelled too. `get` then raises `TaskCancelledError`. Cancelling a
+    finished task does nothing."""
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(
             f"cancel() takes an ObjectRef returned by .remote(), got {type(object_ref).__name__}."
         )
-    current_backend().cancel(object_ref, force)
+    current_backend().cancel(object_ref, force, recursive)
 
 
 # ---- resources -------------------------------------------------------------------------

@@ -8,13 +8,26 @@ garbage collected; trackers only enqueue, so that is safe in `__del__` on any th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import concurrent.futures
+import enum
+from collections.abc import Callable, Generator
 from typing import Any, Generic, Protocol, TypeVar
 
+from nbray import _current
 from nbray.core.ids import ObjectId, TaskId, format_id
 from nbray.serialization import record_contained_ref
 
 R = TypeVar("R")
+
+
+class RefState(enum.Enum):
+    """Where the object a ref names stands, without fetching it."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class RefTracker(Protocol):
@@ -58,6 +71,29 @@ class ObjectRef(Generic[R]):
     def task_id(self) -> TaskId | None:
         """The task that makes this object (None for `put`)."""
         return self._task_id
+
+    def future(self) -> concurrent.futures.Future[R]:
+        """A `concurrent.futures.Future` of the value (as Ray's `ObjectRef.future`)."""
+        future: concurrent.futures.Future[R] = _current.backend.future(self)
+        return future
+
+    def __await__(self) -> Generator[Any, None, R]:
+        """`await ref` in async code; `asyncio.gather(*refs)` for many."""
+        import asyncio  # only async code pays for it
+
+        return asyncio.wrap_future(self.future()).__await__()
+
+    def state(self) -> RefState:
+        """pending, running, finished, failed or cancelled: without fetching the value (an
+        nbray extension)."""
+        state: RefState = _current.backend.ref_state(self)
+        return state
+
+    def exception(self) -> BaseException | None:
+        """The error `get` would raise, if the task failed or was cancelled; None otherwise
+        (also while it is not done). Never blocks (an nbray extension)."""
+        error: BaseException | None = _current.backend.ref_exception(self)
+        return error
 
     def hex(self) -> str:
         return f"{self._id:016x}"

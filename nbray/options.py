@@ -16,9 +16,7 @@ from nbray.core.resources import Resources
 
 # Ray options that make no sense on one machine and can be ignored without changing results.
 _IGNORED_TASK_OPTIONS = frozenset({"scheduling_strategy", "memory", "label_selector", "_metadata"})
-_NOT_YET_TASK_OPTIONS = frozenset(
-    {"retry_exceptions", "max_calls", "runtime_env", "accelerator_type", "object_store_memory"}
-)
+_NOT_YET_TASK_OPTIONS = frozenset({"runtime_env", "accelerator_type", "object_store_memory"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +26,8 @@ class TaskOptions:
     num_gpus: float = 0
     resources: Mapping[str, float] = field(default_factory=dict)
     max_retries: int = 3
+    retry_exceptions: bool | tuple[type[BaseException], ...] = False
+    max_calls: int = 0
     name: str = ""
 
     def updated(self, **options: Any) -> TaskOptions:
@@ -38,6 +38,8 @@ class TaskOptions:
                 raise ValueError(f"nbray does not support the option {name!r} yet.")
             if name not in known and name not in _IGNORED_TASK_OPTIONS:
                 raise TypeError(unknown_option(name, known | _IGNORED_TASK_OPTIONS, "remote"))
+        if isinstance(options.get("retry_exceptions"), list):
+            options["retry_exceptions"] = tuple(options["retry_exceptions"])
         new = replace(self, **{k: v for k, v in options.items() if k in known})
         new.check()
         return new
@@ -45,6 +47,16 @@ class TaskOptions:
     def check(self) -> None:
         _check_int("num_returns", self.num_returns, minimum=0)
         _check_int("max_retries", self.max_retries, minimum=-1)
+        _check_int("max_calls", self.max_calls, minimum=0)
+        retry = self.retry_exceptions
+        if not isinstance(retry, bool) and not (
+            isinstance(retry, tuple)
+            and all(isinstance(e, type) and issubclass(e, BaseException) for e in retry)
+        ):
+            raise TypeError(
+                "retry_exceptions must be True, False or a list of exception classes, "
+                f"got {retry!r}."
+            )
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}.")
         self.resource_request()  # validates the amounts

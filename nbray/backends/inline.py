@@ -12,6 +12,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from nbray.core import events as ev
 from nbray.core.ids import ObjectId, WorkerId
@@ -24,6 +25,8 @@ from nbray.local.object_table import StoredError
 from nbray.local.runtime import Runtime
 from nbray.local.tasks import FunctionCache, Raised, Returned, TaskBody, place_results, run_task
 from nbray.options import RuntimeConfig
+
+T = TypeVar("T")
 
 
 class InlinePool:
@@ -65,7 +68,7 @@ class InlineBackend(Driver):
     def snapshot(self) -> Snapshot:
         return self._runtime.scheduler.snapshot()
 
-    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
+    def _on_runtime_thread(self, function: Callable[[], T]) -> T:
         return function()
 
     def _send(self, *events: ev.Event) -> None:
@@ -95,10 +98,9 @@ class InlineBackend(Driver):
             outcome = run_task(
                 lambda: self._pool.functions.load(blob.function_id, blob.data),
                 spec.name,
-                body.arguments,
+                body,
                 resolved,
                 lambda oid, _: self._read(oid),
-                body.num_returns,
             )
             if isinstance(outcome, Returned):
                 outcome = place_results(outcome, spec.name, self.place)

@@ -84,6 +84,7 @@ class CancelRequested:
     task_id: TaskId
     force: bool
     time: float
+    recursive: bool = True  # also cancel the tasks it submitted
 
 
 @dataclass(frozen=True, slots=True)

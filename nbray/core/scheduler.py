@@ -115,6 +115,7 @@ class _Worker:
     state: WorkerState
     task: TaskId | None = None
     holds: Resources = _NOTHING
+    calls: dict[bytes, int] = field(default_factory=dict)  # tasks run, by function (max_calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,7 @@ class SchedulerState:
         self.config = config
         self._tasks: dict[TaskId, _Task] = {}
         self._refs = References()
+        self._children: dict[TaskId, list[TaskId]] = {}  # tasks submitted by unfinished tasks
         self._objects = self._refs.objects
         self._workers: dict[WorkerId, _Worker] = {}
         self._ready: dict[Resources, deque[TaskId]] = {}
@@ -209,6 +211,8 @@ class SchedulerState:
         self._refs.hold_for_task(_held_by(spec), +1)
         task = _Task(spec, TaskState.WAITING_FOR_ARGS, retries_left=spec.max_retries)
         self._tasks[spec.task_id] = task
+        if spec.parent in self._tasks:
+            self._children.setdefault(spec.parent, []).append(spec.task_id)
         self._log_transition(task, None, "submitted", event.time)
         failure = self._register_dependencies(task)
         if failure is None and not spec.resources.fits_in(self.config.total):
@@ -250,6 +254,9 @@ class SchedulerState:
             return
         if task.cancel_requested:
             self._transition(task, TaskState.CANCELLED, "interrupted", event.time)
+        elif event.error.retryable and task.retries_left > 0:
+            task.retries_left -= 1
+            self._transition(task, TaskState.READY, "raised; retrying", event.time)
         else:
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
 
@@ -257,6 +264,9 @@ class SchedulerState:
         task = self._tasks.get(event.task_id)
         if task is None or task.state.is_terminal:
             return  # cancelling a finished task does nothing
+        if event.recursive:  # children first: a cancelled parent no longer waits for them
+            for child in self._children.get(event.task_id, ()):
+                self._on_cancel_requested(replace(event, task_id=child))
         if task.state is not TaskState.RUNNING:
             self._transition(task, TaskState.CANCELLED, "cancelled", event.time)
         elif event.force:
@@ -457,6 +467,7 @@ class SchedulerState:
     def _retire(self, task: _Task, time: float) -> None:
         """Forget a finished task, releasing its hold on its arguments."""
         del self._tasks[task.spec.task_id]
+        self._children.pop(task.spec.task_id, None)
         held = _held_by(task.spec)
         self._refs.hold_for_task(held, -1)
         for oid in held:
@@ -478,7 +489,18 @@ class SchedulerState:
             if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
                 worker.state = WorkerState.IDLE
                 self._idle.append(worker_id)  # type: ignore[arg-type]
+                self._count_call(worker_id, task.spec)  # type: ignore[arg-type]
         return worker_id
+
+    def _count_call(self, worker_id: WorkerId, spec: TaskSpec) -> None:
+        """max_calls: a worker that ran enough tasks of a function is replaced (a fresh process
+        for code that leaks memory or state)."""
+        if not spec.max_calls:
+            return
+        worker = self._workers[worker_id]
+        calls = worker.calls[spec.function_key] = worker.calls.get(spec.function_key, 0) + 1
+        if calls >= spec.max_calls:
+            self._stop_worker(worker_id)
 
     def _spawn_worker(self) -> None:
         worker_id = WorkerId(self._next_worker)

@@ -43,6 +43,9 @@ class TaskSpec:
     captured_ids: tuple[ObjectId, ...] = ()  # refs in the function's closure: pinned for good
     resources: Resources = ONE_CPU
     max_retries: int = 3
+    max_calls: int = 0  # a worker is replaced after this many tasks of `function_key` (0: never)
+    function_key: bytes = b""
+    parent: TaskId | None = None  # the task that submitted this one, if any
     owner: WorkerId = DRIVER
     context: object = None
     body: object = None
@@ -69,3 +72,4 @@ class ErrorInfo:
     type_name: str = ""
     traceback: str = ""
     cause_object: ObjectId | None = None
+    retryable: bool = False  # the task asked to be retried on this exception (retry_exceptions)

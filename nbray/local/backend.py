@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from nbray.core import events as ev
 from nbray.core.ids import ObjectId
@@ -12,6 +13,8 @@ from nbray.local.event_loop import EventLoop
 from nbray.local.runtime import Runtime
 from nbray.local.worker_pool import ProcessPool
 from nbray.options import RuntimeConfig
+
+T = TypeVar("T")
 
 
 class LocalBackend(Driver):
@@ -31,7 +34,7 @@ class LocalBackend(Driver):
     def snapshot(self) -> Snapshot:
         return self._loop.call(self._runtime.scheduler.snapshot)  # type: ignore[no-any-return]
 
-    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
+    def _on_runtime_thread(self, function: Callable[[], T]) -> T:
         return self._loop.call(function)  # type: ignore[no-any-return]
 
     def _send(self, *events: ev.Event) -> None:

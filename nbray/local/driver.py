@@ -5,20 +5,23 @@ the runtime's thread (`_on_runtime_thread`: spilling and restoring need what onl
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from nbray.core import events as ev
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId
 from nbray.core.scheduler import Snapshot
+from nbray.core.task import TaskState
 from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
     ObjectStoreFullError,
     RayError,
     RayTaskError,
+    TaskCancelledError,
 )
 from nbray.local.object_store import (
     INLINE_LIMIT,
@@ -32,9 +35,11 @@ from nbray.local.object_store import (
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
 from nbray.local.tasks import make_task_spec
-from nbray.object_ref import ObjectRef, set_tracker
+from nbray.object_ref import ObjectRef, RefState, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
+
+T = TypeVar("T")
 
 # One allocator for the whole driver process: ids never repeat, even across init/shutdown, so a
 # ref kept from an earlier runtime can never name a new runtime's object.
@@ -69,7 +74,7 @@ class Driver:
     def snapshot(self) -> Snapshot:
         raise NotImplementedError
 
-    def _on_runtime_thread(self, function: Callable[[], bool]) -> bool:
+    def _on_runtime_thread(self, function: Callable[[], T]) -> T:
         raise NotImplementedError
 
     def _close(self) -> None:
@@ -97,22 +102,62 @@ class Driver:
         self._send(ev.ObjectCreated(oid, serialized.size, time.time(), serialized.contained_ids))
         return ObjectRef(oid, "put", None, self.release)
 
-    def get(self, refs: Sequence[ObjectRef[Any]], timeout: float | None) -> list[Any]:
+    def get(
+        self, refs: Sequence[ObjectRef[Any]], timeout: float | None, return_exceptions: bool = False
+    ) -> list[Any]:
         ids = [ref.id for ref in refs]
         self._check_known(refs)
-        ready = self._wait_ready(ids, len(ids), timeout, wake_on_error=True)
+        ready = self._wait_ready(ids, len(ids), timeout, wake_on_error=not return_exceptions)
         entries = [self.table.lookup(oid) for oid in ids]
         for entry in entries:
             if isinstance(entry, StoredError):
                 entry.fetched = True
-                raise raisable(entry.error)
+                if not return_exceptions:
+                    raise raisable(entry.error)
         if len(ready) < len(ids):
             waiting = len(ids) - len(ready)
             raise GetTimeoutError(
                 f"get timed out after {timeout} s: {waiting} of {len(ids)} objects are not ready. "
                 "Raise the timeout, or use nbray.wait to take the results that are ready."
             )
-        return [self._read(oid) for oid in ids]
+        return [
+            raisable(e.error) if isinstance(e, StoredError) else self._read(oid)
+            for oid, e in zip(ids, entries, strict=True)
+        ]
+
+    def future(self, ref: ObjectRef[Any]) -> concurrent.futures.Future[Any]:
+        self._check_known([ref])
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def resolve() -> None:
+            try:
+                future.set_result(self.get([ref], timeout=0)[0])
+            except BaseException as error:  # the task's error, or the runtime shut down
+                future.set_exception(error)
+
+        self.table.when_ready(ref.id, resolve)
+        return future
+
+    def ref_state(self, ref: ObjectRef[Any]) -> RefState:
+        entry = self.table.lookup(ref.id)
+        if isinstance(entry, StoredError):
+            cancelled = isinstance(entry.error, TaskCancelledError)
+            return RefState.CANCELLED if cancelled else RefState.FAILED
+        if entry is not None:
+            return RefState.FINISHED
+        task_id = ref.task_id()
+        if task_id is not None:
+            state = self._on_runtime_thread(lambda: self.runtime.scheduler.task_state(task_id))
+            if state is TaskState.RUNNING:
+                return RefState.RUNNING
+        return RefState.PENDING
+
+    def ref_exception(self, ref: ObjectRef[Any]) -> BaseException | None:
+        entry = self.table.lookup(ref.id)
+        if not isinstance(entry, StoredError):
+            return None
+        entry.fetched = True  # looked at: handled
+        return raisable(entry.error)
 
     def wait(
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
@@ -121,10 +166,10 @@ class Driver:
         ready_ids = self._wait_ready([r.id for r in refs], num_returns, timeout, False)
         return split_ready(refs, ready_ids, num_returns)
 
-    def cancel(self, ref: ObjectRef[Any], force: bool) -> None:
+    def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> None:
         task_id = ref.task_id()
         if task_id is not None:
-            self._send(ev.CancelRequested(task_id, force, time.time()))
+            self._send(ev.CancelRequested(task_id, force, time.time(), recursive))
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)

@@ -93,6 +93,8 @@ class EventLoop:
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run `function` on the loop thread and return its result (for consistent snapshots)."""
+        if threading.current_thread() is self._thread:
+            return function()  # already there (a callback run by the loop itself)
         if not self._thread.is_alive():
             raise RaySystemError("The nbray runtime is not running; call nbray.init().")
         future: Future[Any] = Future()
@@ -187,6 +189,8 @@ class EventLoop:
         now = time.time()
         if isinstance(message, (protocol.TaskDone, protocol.TaskError)):
             self._settle_blocks(worker_id, message, task_ended=True)
+            # A task interrupted while it waited in get/wait no longer wants the answer.
+            self._requests = [r for r in self._requests if r.worker_id != worker_id]
         if isinstance(message, protocol.TaskDone):
             sizes = tuple(v.size for v in message.values)
             contained = tuple(v.contained_ids for v in message.values)
@@ -287,9 +291,11 @@ class EventLoop:
             if len(ready) >= message.num_returns or timed_out:
                 return protocol.WaitReply(message.request_id, ready)
             return None
-        if errors or len(values) == len(message.object_ids) or timed_out:
-            payloads = {} if errors else {oid: self._runtime.payload_of(oid) for oid in values}
+        done = len(values) + len(errors) == len(message.object_ids)
+        if done or timed_out or (errors and not message.return_exceptions):
+            failed = errors and not message.return_exceptions
+            payloads = {} if failed else {oid: self._runtime.payload_of(oid) for oid in values}
             return protocol.ObjectsReply(
-                message.request_id, payloads, errors, timed_out and not errors
+                message.request_id, payloads, errors, timed_out and not done
             )
         return None

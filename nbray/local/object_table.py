@@ -13,6 +13,7 @@ An entry is a small value kept inline (`Serialized`), a block of the shared-memo
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nbray.core.ids import ObjectId
@@ -38,6 +39,7 @@ class _Waiter:
     remaining: int
     wake_on_error: bool
     event: threading.Event = field(default_factory=threading.Event)
+    callback: Callable[[], None] | None = None  # called (outside the lock) when it wakes
 
 
 class ObjectTable:
@@ -54,6 +56,7 @@ class ObjectTable:
             self._pending.update(object_ids)
 
     def store(self, object_id: ObjectId, entry: Entry) -> None:
+        woken = []
         with self._lock:
             self._entries[object_id] = entry
             self._pending.discard(object_id)
@@ -63,6 +66,20 @@ class ObjectTable:
                     waiter.wake_on_error and isinstance(entry, StoredError)
                 ):
                     waiter.event.set()
+                    woken.append(waiter)
+        for waiter in woken:
+            if waiter.callback is not None:
+                waiter.callback()
+
+    def when_ready(self, object_id: ObjectId, callback: Callable[[], None]) -> None:
+        """Call `callback()` once the object is stored (at once if it is; else on the thread
+        that stores it) or the table closes."""
+        with self._lock:
+            if object_id not in self._entries and not self._closed:
+                waiter = _Waiter(1, True, callback=callback)
+                self._waiters.setdefault(object_id, []).append(waiter)
+                return
+        callback()
 
     def replace(self, object_id: ObjectId, entry: Entry) -> None:
         """The same value, kept somewhere else (spilled to disk, or restored)."""
@@ -113,10 +130,12 @@ class ObjectTable:
         """Wake every waiter: the runtime is going away."""
         with self._lock:
             self._closed = True
-            for waiters in self._waiters.values():
-                for waiter in waiters:
-                    waiter.event.set()
+            waiters = [w for ws in self._waiters.values() for w in ws]
             self._waiters.clear()
+        for waiter in waiters:
+            waiter.event.set()
+            if waiter.callback is not None:
+                waiter.callback()
 
     def _register(
         self, object_ids: list[ObjectId], num_ready: int, wake_on_error: bool

@@ -16,6 +16,7 @@ from nbray.serialization import Serialized
 
 if TYPE_CHECKING:
     from nbray.local.object_store import Payload
+    from nbray.local.tasks import TaskBody
 
 # ---- driver -> worker ----------------------------------------------------------------------
 
@@ -30,11 +31,8 @@ class Setup(NamedTuple):
 class ExecuteTask(NamedTuple):
     task_id: TaskId
     name: str
-    function_id: bytes
-    function_data: bytes | None  # None when the worker has it cached already
-    arguments: Serialized
+    body: TaskBody  # its function's bytes dropped when the worker has it cached already
     resolved: dict[ObjectId, Payload]
-    num_returns: int
 
 
 class ObjectsReply(NamedTuple):
@@ -80,11 +78,13 @@ class TaskError(NamedTuple):
 
 
 class GetObjects(NamedTuple):
-    """The running task calls `get`: reply when all are ready, one failed, or time is up."""
+    """The running task calls `get`: reply when all are ready, one failed (unless
+    `return_exceptions`), or time is up."""
 
     request_id: int
     object_ids: tuple[ObjectId, ...]
     timeout: float | None
+    return_exceptions: bool = False
 
 
 class WaitObjects(NamedTuple):

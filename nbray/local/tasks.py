@@ -14,7 +14,7 @@ from typing import Any
 
 import cloudpickle
 
-from nbray.core.ids import IdAllocator, ObjectId, WorkerId
+from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
 from nbray.exceptions import RayTaskError, SerializationError
 from nbray.object_ref import ObjectRef
@@ -31,6 +31,7 @@ class TaskBody:
     function: FunctionBlob
     arguments: Serialized
     num_returns: int
+    retry_exceptions: bytes | bool = False  # True, False, or the pickled exception classes
 
 
 def make_task_spec(
@@ -41,6 +42,7 @@ def make_task_spec(
     options: TaskOptions,
     owner: WorkerId,
     context: object,
+    parent: TaskId | None = None,
 ) -> TaskSpec:
     name = options.name or function.name
     dependencies = tuple(
@@ -57,10 +59,19 @@ def make_task_spec(
         captured_ids=function.captured_ids,
         resources=options.resource_request(),
         max_retries=options.max_retries if options.max_retries >= 0 else 1 << 30,
+        max_calls=options.max_calls,
+        function_key=function.function_id,
+        parent=parent,
         owner=owner,
         context=context,
-        body=TaskBody(function, arguments, options.num_returns),
+        body=TaskBody(function, arguments, options.num_returns, _retry_on(options)),
     )
+
+
+def _retry_on(options: TaskOptions) -> bytes | bool:
+    retry = options.retry_exceptions
+    # Classes go by value: the worker cannot import a class defined in a notebook.
+    return retry if isinstance(retry, bool) else cloudpickle.dumps(retry)
 
 
 # ---- running a task (in a worker, or inline) -------------------------------------------------
@@ -93,10 +104,9 @@ class FunctionCache:
 def run_task(
     load_function: Callable[[], Callable[..., Any]],
     name: str,
-    arguments: Serialized,
+    body: TaskBody,
     resolved: Mapping[ObjectId, Any],
     load_value: Callable[[ObjectId, Any], Any],
-    num_returns: int,
 ) -> Returned | Raised:
     """Call the function with its arguments, top-level refs replaced by their values. Whatever
     fails — loading the function, its arguments, the call, pickling the results — is the task's
@@ -104,14 +114,20 @@ def run_task(
     try:
         function = load_function()
         dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
-        raw_args, raw_kwargs = deserialize(arguments)
+        raw_args, raw_kwargs = deserialize(body.arguments)
         args = [_resolve(a, dependencies) for a in raw_args]
         kwargs = {k: _resolve(v, dependencies) for k, v in raw_kwargs.items()}
         result = function(*args, **kwargs)
-        results = _split_returns(result, num_returns, name)
+        results = _split_returns(result, body.num_returns, name)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
-    except BaseException as error:
-        return describe_failure(name, error)
+    except BaseException as error:  # everything a task raises is its result
+        return describe_failure(name, error, _retryable(error, body.retry_exceptions))
+
+
+def _retryable(error: BaseException, retry_exceptions: bytes | bool) -> bool:
+    if isinstance(retry_exceptions, bool):
+        return retry_exceptions and isinstance(error, Exception)
+    return isinstance(error, cloudpickle.loads(retry_exceptions))
 
 
 def place_results(
@@ -145,7 +161,7 @@ def _split_returns(result: Any, num_returns: int, name: str) -> tuple[Any, ...]:
     return values
 
 
-def describe_failure(name: str, error: BaseException) -> Raised:
+def describe_failure(name: str, error: BaseException, retryable: bool = False) -> Raised:
     """The error a task raised, as published data and as the value `get` will raise."""
     text = _format_traceback(error)
     if isinstance(error, RayTaskError):  # a failed subtask: keep its original type and traceback
@@ -153,7 +169,7 @@ def describe_failure(name: str, error: BaseException) -> Raised:
         cause, type_name, message = error.cause, error.cause_type_name, error.cause_message
     else:
         cause, type_name, message = error, type(error).__name__, str(error)
-    info = ErrorInfo(ErrorKind.TASK_ERROR, message, type_name, text)
+    info = ErrorInfo(ErrorKind.TASK_ERROR, message, type_name, text, retryable=retryable)
     try:
         value = serialize(RayTaskError(name, text, cause, type_name, message))
     except SerializationError:  # the exception itself cannot be pickled: keep its text

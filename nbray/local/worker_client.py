@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
-from nbray.core.ids import IdAllocator, ObjectId, WorkerId
+from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
 from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemError
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
@@ -37,6 +37,7 @@ class WorkerClient:
         self._ids = IdAllocator(worker_id)
         self._request_ids = itertools.count(1)
         self._changes: list[tuple[ObjectId, int]] = []  # appended from __del__ too: a list is safe
+        self.current_task: TaskId | None = None
 
     def acquire(self, object_id: ObjectId) -> None:
         self._changes.append((object_id, +1))
@@ -63,7 +64,9 @@ class WorkerClient:
         kwargs: Mapping[str, Any],
         options: TaskOptions,
     ) -> list[ObjectRef[Any]]:
-        spec = make_task_spec(self._ids, function, args, kwargs, options, self.worker_id, None)
+        spec = make_task_spec(
+            self._ids, function, args, kwargs, options, self.worker_id, None, self.current_task
+        )
         self.send(protocol.SubmitTask(spec))
         return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
 
@@ -73,20 +76,27 @@ class WorkerClient:
         self.send(protocol.PutObject(oid, self.place(serialized)))
         return ObjectRef(oid, "put", None, self.release)
 
-    def get(self, refs: Sequence[ObjectRef[Any]], timeout: float | None) -> list[Any]:
+    def get(
+        self, refs: Sequence[ObjectRef[Any]], timeout: float | None, return_exceptions: bool = False
+    ) -> list[Any]:
         ids = tuple(ref.id for ref in refs)
         reply: protocol.ObjectsReply = self._request(
-            protocol.GetObjects(next(self._request_ids), ids, timeout)
+            protocol.GetObjects(next(self._request_ids), ids, timeout, return_exceptions)
         )
         for oid in ids:
-            if oid in reply.errors:
+            if oid in reply.errors and not return_exceptions:
                 raise raisable(deserialize(reply.errors[oid]))
         if reply.timed_out:
             raise GetTimeoutError(
                 f"get timed out after {timeout} s: {len(ids) - len(reply.values)} of {len(ids)} "
                 "objects are not ready."
             )
-        return [self.load(oid, reply.values[oid]) for oid in ids]
+        return [
+            raisable(deserialize(reply.errors[oid]))
+            if oid in reply.errors
+            else self.load(oid, reply.values[oid])
+            for oid in ids
+        ]
 
     def wait(
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
@@ -120,12 +130,23 @@ class WorkerClient:
 
     def _request(self, message: Any) -> Any:
         self.send(message)
-        reply = protocol.receive(self._channel)
-        assert reply.request_id == message.request_id, "nbray bug: replies out of order"
-        return reply
+        while True:
+            reply = protocol.receive(self._channel)
+            if getattr(reply, "request_id", None) == message.request_id:
+                return reply
+            # else: the answer to a request an interrupt (cancel) abandoned: drop it
 
-    def cancel(self, ref: ObjectRef[Any], force: bool) -> NoReturn:
+    def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> NoReturn:
         _not_in_a_task("cancel")
+
+    def future(self, ref: ObjectRef[Any]) -> NoReturn:
+        _not_in_a_task("ObjectRef.future / await")
+
+    def ref_state(self, ref: ObjectRef[Any]) -> NoReturn:
+        _not_in_a_task("ObjectRef.state")
+
+    def ref_exception(self, ref: ObjectRef[Any]) -> NoReturn:
+        _not_in_a_task("ObjectRef.exception")
 
     def subscribe(self, callback: Callable[[Any], None]) -> NoReturn:
         _not_in_a_task("subscribing to runtime events")

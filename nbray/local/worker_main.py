@@ -56,9 +56,11 @@ def serve(channel: Connection, client: WorkerClient) -> None:
     functions = FunctionCache()
     while True:
         try:
-            task: protocol.ExecuteTask = protocol.receive(channel)
+            task = protocol.receive(channel)
         except EOFError:
             return  # the driver shut down or died
+        if not isinstance(task, protocol.ExecuteTask):
+            continue  # the answer to a request an interrupt (cancel) abandoned
         outcome = _execute(task, functions, client)
         sys.stdout.flush()  # a task's output leaves before its result, partial lines included
         sys.stderr.flush()
@@ -74,16 +76,18 @@ def _execute(
     global _running_task
     _running_task = True
     try:
+        client.current_task = task.task_id  # the parent of what it submits
+        function = task.body.function
         outcome = run_task(
-            lambda: functions.load(task.function_id, task.function_data),
+            lambda: functions.load(function.function_id, function.data or None),
             task.name,
-            task.arguments,
+            task.body,
             task.resolved,
             client.load,
-            task.num_returns,
         )
     finally:
         _running_task = False
+        client.current_task = None
     if isinstance(outcome, Returned):
         outcome = place_results(outcome, task.name, client.place)
     return outcome

@@ -11,6 +11,7 @@ the worker's parent-death signal fires when the thread that spawned it exits (pr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -79,17 +80,10 @@ class ProcessPool:
         body = spec.body
         assert isinstance(body, TaskBody)
         function = body.function
-        cached = function.function_id in worker.functions
+        if function.function_id in worker.functions:  # cached there: send only its id
+            body = dataclasses.replace(body, function=dataclasses.replace(function, data=b""))
         worker.functions.add(function.function_id)
-        message = protocol.ExecuteTask(
-            spec.task_id,
-            spec.name,
-            function.function_id,
-            None if cached else function.data,
-            body.arguments,
-            dict(resolved),
-            body.num_returns,
-        )
+        message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved))
         self.send(worker_id, message)
 
     # ---- for the event loop --------------------------------------------------------------

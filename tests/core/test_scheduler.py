@@ -26,7 +26,7 @@ from nbray.core.scheduler import (
     SchedulerState,
     WorkerState,
 )
-from nbray.core.task import ErrorKind, TaskState
+from nbray.core.task import ErrorInfo, ErrorKind, TaskState
 from tests.core.harness import Harness, dispatched, of_type, published
 
 
@@ -340,3 +340,46 @@ def test_an_illegal_transition_raises_with_the_task_story() -> None:
 def test_config_is_checked() -> None:
     with pytest.raises(ValueError, match="num_workers"):
         SchedulerState(SchedulerConfig(Resources.of(1), num_workers=3, max_workers=2))
+
+
+def test_retryable_errors_are_retried_until_retries_run_out() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    spec = h.spec(max_retries=1)
+    h.submit(spec)
+    error = ErrorInfo(ErrorKind.TASK_ERROR, "flaky", "IOError", retryable=True)
+    out = h.handle(ev.TaskRaised(spec.task_id, worker, error, b"", h.now()))
+    assert dispatched(out) == {spec.task_id: worker}  # retried at once
+    out = h.handle(ev.TaskRaised(spec.task_id, worker, error, b"", h.now()))
+    assert of_type(out, StoreError)[0].error.message == "flaky"  # type: ignore[attr-defined]
+
+
+def test_max_calls_replaces_a_worker_after_that_many_tasks_of_the_function() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    spec = h.spec()
+    spec = type(spec)(**{**{f: getattr(spec, f) for f in spec.__slots__}, "max_calls": 1})
+    h.submit(spec)
+    assert StopWorker(worker) in h.returned(spec, worker)
+
+
+def test_recursive_cancel_reaches_the_tasks_a_task_submitted() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    parent = h.spec("parent")
+    h.submit(parent)
+    child = h.spec("child")
+    child = type(child)(
+        **{**{f: getattr(child, f) for f in child.__slots__}, "parent": parent.task_id}
+    )
+    h.submit(child)  # queued: the parent holds the only CPU
+    out = h.handle(ev.CancelRequested(parent.task_id, False, h.now()))
+    assert published(out) == [ev.TaskCancelled] and InterruptTask(worker) in out
+    assert h.state.task_state(child.task_id) is None
+    other = h.spec("other")
+    other = type(other)(
+        **{**{f: getattr(other, f) for f in other.__slots__}, "parent": parent.task_id}
+    )
+    h.submit(other)
+    h.handle(ev.CancelRequested(parent.task_id, False, h.now(), recursive=False))
+    assert h.state.task_state(other.task_id) is TaskState.READY

@@ -187,3 +187,37 @@ def test_workers_die_with_a_driver_killed_by_sigkill() -> None:
     driver.wait()
     _gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
+
+
+def test_max_calls_replaces_the_worker(fifo: str) -> None:
+    nbray.init(num_cpus=1)
+    once = worker_pid.options(max_calls=1)
+    first, second = nbray.get(once.remote()), nbray.get(once.remote())
+    assert first != second
+    assert nbray.get(worker_pid.remote()) == nbray.get(worker_pid.remote())
+
+
+def test_cancel_is_recursive_by_default(local_ray: Any, fifo: str) -> None:
+    seen: list[Any] = []
+    nbray.events.subscribe(seen.append)
+
+    @nbray.remote
+    def parent(gate: str) -> str:
+        return nbray.get(block_on.remote(gate))  # waits for its child
+
+    ref = parent.remote(fifo)
+
+    def child_of_parent() -> Any:
+        for event in seen:
+            if isinstance(event, nbray.events.TaskSubmitted) and event.spec.parent == ref.task_id():
+                return event.spec.task_id
+        return None
+
+    while child_of_parent() is None:
+        nbray.events.snapshot()
+    child = child_of_parent()
+    nbray.cancel(ref)
+    with pytest.raises(TaskCancelledError):
+        nbray.get(ref)
+    while not any(isinstance(e, nbray.events.TaskCancelled) and e.task_id == child for e in seen):
+        nbray.events.snapshot()

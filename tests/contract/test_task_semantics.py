@@ -1,0 +1,137 @@
+"""Task semantics beyond the basics (issue 4), on every backend: retries of exceptions, async
+access, a ref's state without fetching it, and get(return_exceptions=True)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import nbray
+from nbray import api
+from nbray.exceptions import RayTaskError, TaskCancelledError
+from nbray.object_ref import RefState
+
+
+@nbray.remote
+def fail(message: str) -> None:
+    raise ValueError(message)
+
+
+@nbray.remote
+def double(x: int) -> int:
+    return 2 * x
+
+
+def flaky_task(marker: str, error: type[BaseException]) -> Any:
+    @nbray.remote
+    def flaky() -> str:
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            raise error("first call fails")
+        return "second call works"
+
+    return flaky
+
+
+@pytest.mark.parametrize(
+    ("retry_exceptions", "retried"),
+    [(True, True), ([ValueError], True), ([KeyError], False), (False, False)],
+)
+def test_retry_exceptions(ray: Any, tmp_path: Path, retry_exceptions: Any, retried: bool) -> None:
+    flaky = flaky_task(str(tmp_path / "marker"), ValueError)
+    ref = flaky.options(retry_exceptions=retry_exceptions, max_retries=1).remote()
+    if retried:
+        assert ray.get(ref) == "second call works"
+    else:
+        with pytest.raises(ValueError, match="first call fails"):
+            ray.get(ref)
+
+
+def test_retry_exceptions_is_checked(ray: Any) -> None:
+    with pytest.raises(TypeError, match="retry_exceptions"):
+        double.options(retry_exceptions=["ValueError"])
+
+
+def test_future_and_await(ray: Any) -> None:
+    assert double.remote(21).future().result(timeout=30) == 42
+    with pytest.raises(ValueError, match="in a future"):
+        fail.remote("in a future").future().result(timeout=30)
+
+    async def main() -> list[int]:
+        one = await double.remote(1)
+        rest = await asyncio.gather(*[double.remote(i) for i in range(3)])
+        return [one, *rest]
+
+    assert asyncio.run(main()) == [2, 0, 2, 4]
+
+
+def test_blocking_get_inside_async_code_warns_once(
+    ray: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "_warned_about_async", False)
+
+    async def main() -> None:
+        ray.get(double.remote(1))
+        ray.get(double.remote(2))
+
+    with pytest.warns(RuntimeWarning, match="await") as warned:
+        asyncio.run(main())
+    assert len([w for w in warned if "await" in str(w.message)]) == 1
+
+
+def test_state_and_exception_without_fetching(ray: Any) -> None:
+    ok, bad = double.remote(1), fail.remote("boom")
+    ray.wait([ok, bad], num_returns=2)
+    assert ok.state() is RefState.FINISHED and ok.exception() is None
+    assert bad.state() is RefState.FAILED
+    error = bad.exception()
+    assert isinstance(error, ValueError) and isinstance(error, RayTaskError)
+
+
+def test_get_with_return_exceptions(ray: Any) -> None:
+    values = ray.get([double.remote(1), fail.remote("x"), double.remote(2)], return_exceptions=True)
+    assert values[0] == 2 and values[2] == 4 and isinstance(values[1], ValueError)
+
+    @nbray.remote
+    def inside() -> list[str]:
+        got = nbray.get([double.remote(1), fail.remote("y")], return_exceptions=True)
+        return [type(v).__name__ for v in got]
+
+    assert ray.get(inside.remote()) == ["int", "RayTaskError(ValueError)"]
+
+
+def test_a_cancelled_ref_says_so(ray: Any) -> None:
+    @nbray.remote
+    def parent() -> Any:
+        return nbray.put(1)
+
+    ref = parent.remote()
+    ray.wait([ref])
+    nbray.cancel(ref)  # finished: nothing happens
+    assert ref.state() is RefState.FINISHED
+
+
+def test_cancelled_state(local_ray: Any, tmp_path: Path) -> None:
+    fifo = str(tmp_path / "gate")
+    os.mkfifo(fifo)
+
+    @nbray.remote
+    def block() -> None:
+        with open(fifo) as gate:
+            gate.read()
+
+    blocked = [block.remote() for _ in range(3)]  # 2 CPUs: the third waits
+    while sum(r.state() is RefState.RUNNING for r in blocked) < 2:
+        pass  # each state() is a round trip through the runtime: no sleep needed
+    queued = next(r for r in blocked if r.state() is RefState.PENDING)
+    nbray.cancel(queued)
+    with pytest.raises(TaskCancelledError):
+        nbray.get(queued)
+    assert queued.state() is RefState.CANCELLED
+    assert isinstance(queued.exception(), TaskCancelledError)
+    with open(fifo, "w") as gate:
+        gate.write("go")
