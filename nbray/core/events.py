@@ -100,6 +100,13 @@ class ObjectCreated:
 
 
 @dataclass(frozen=True, slots=True)
+class ActorKillRequested:
+    actor_id: TaskId
+    no_restart: bool
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class RefsChanged:
     """A process's holds on objects changed: `ObjectRef`s made or collected, views of stored
     memory taken or released. `deltas` pairs an object with the change of its count."""
@@ -155,6 +162,7 @@ Event = (
     | TaskFailed
     | TaskCancelled
     | CancelRequested
+    | ActorKillRequested
     | ObjectCreated
     | RefsChanged
     | ObjectFreed

@@ -73,3 +73,15 @@ def workers_cannot_start(count: int, exit_code: int | None) -> ErrorInfo:
         f"(last exit: {describe_exit(exit_code)}). Check that the worker's Python "
         "environment can import nbray, then call nbray.shutdown() and nbray.init() again.",
     )
+
+
+def actor_died(actor_name: str, cause: str) -> ErrorInfo:
+    return ErrorInfo(
+        ErrorKind.ACTOR_DIED,
+        f"The actor {actor_name} is dead: {cause}. Its pending and later method calls fail. "
+        "Create a new actor, or give it max_restarts=... to bring it back after a crash.",
+    )
+
+
+def actor_crashed_cause(exit_code: int | None) -> str:
+    return f"its worker process died ({describe_exit(exit_code)})"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 
 from nbray.core import events as ev
 from nbray.core import failures
+from nbray.core.actors import Actor, ActorState
 from nbray.core.ids import ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
     DiscardValues,
@@ -52,7 +53,7 @@ from nbray.core.instructions import (
 )
 from nbray.core.references import ObjectState, References
 from nbray.core.resources import Resources
-from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec, TaskState
+from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec, TaskState
 
 STORY_LENGTH = 50_000
 MAX_STARTUP_FAILURES = 3
@@ -64,6 +65,7 @@ class WorkerState(enum.Enum):
     IDLE = "idle"
     BUSY = "busy"
     BLOCKED = "blocked"  # its task waits in get/wait and lent its resources
+    ACTOR = "actor"  # an actor's own worker: runs its methods, holds its resources
     STOPPING = "stopping"
 
 
@@ -116,6 +118,7 @@ class _Worker:
     task: TaskId | None = None
     holds: Resources = _NOTHING
     calls: dict[bytes, int] = field(default_factory=dict)  # tasks run, by function (max_calls)
+    actor: TaskId | None = None  # the actor this worker was spawned for
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,9 @@ class SchedulerState:
         self._tasks: dict[TaskId, _Task] = {}
         self._refs = References()
         self._children: dict[TaskId, list[TaskId]] = {}  # tasks submitted by unfinished tasks
+        self._actors: dict[TaskId, Actor] = {}
+        self._actor_of_handle: dict[ObjectId, TaskId] = {}  # creation result -> actor
+        self._actors_to_pump: set[TaskId] = set()
         self._objects = self._refs.objects
         self._workers: dict[WorkerId, _Worker] = {}
         self._ready: dict[Resources, deque[TaskId]] = {}
@@ -217,6 +223,11 @@ class SchedulerState:
         failure = self._register_dependencies(task)
         if failure is None and not spec.resources.fits_in(self.config.total):
             failure = failures.unschedulable(spec, self.config.total)
+        if spec.kind is TaskKind.ACTOR_CREATION:
+            self._actors[spec.task_id] = Actor(spec, restarts_left=spec.max_restarts)
+            self._actor_of_handle[spec.return_ids[0]] = spec.task_id
+        elif spec.kind is TaskKind.ACTOR_METHOD:
+            failure = failure or self._enqueue_call(task)
         if failure is not None:
             self._transition(task, TaskState.FAILED, failure.kind.name.lower(), event.time, failure)
         elif not task.waiting_on:
@@ -229,14 +240,17 @@ class SchedulerState:
 
     def _on_task_returned(self, event: ev.TaskReturned) -> None:
         task = self._running_on(event.task_id, event.worker_id)
-        if task is None:  # it arrived after the task was cancelled by force: it no longer counts
+        if task is None:  # cancelled by force meanwhile, or an actor's constructor run again
             self._emit(DiscardValues(event.values))
+            self._restarted(event.task_id, event.worker_id, None, event.time)
             return
         if len(event.values) != len(task.spec.return_ids):
             raise ValueError(
                 f"Task {format_id(event.task_id)} returned {len(event.values)} values for "
                 f"{len(task.spec.return_ids)} return ids."
             )
+        if task.spec.kind is TaskKind.ACTOR_CREATION:
+            self._actor_is_alive(self._actors[task.spec.task_id])
         results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)
         for oid, size, contained in results:
             self._objects[oid].size = size
@@ -251,14 +265,18 @@ class SchedulerState:
     def _on_task_raised(self, event: ev.TaskRaised) -> None:
         task = self._running_on(event.task_id, event.worker_id)
         if task is None:
+            self._restarted(event.task_id, event.worker_id, event.error, event.time)
             return
         if task.cancel_requested:
             self._transition(task, TaskState.CANCELLED, "interrupted", event.time)
-        elif event.error.retryable and task.retries_left > 0:
+        elif event.error.retryable and task.retries_left > 0 and task.spec.actor_id is None:
             task.retries_left -= 1
             self._transition(task, TaskState.READY, "raised; retrying", event.time)
         else:
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
+        if task.spec.kind is TaskKind.ACTOR_CREATION:
+            cause = f"its constructor raised {event.error.type_name}: {event.error.message}"
+            self._actor_is_dead(self._actors[task.spec.task_id], cause, event.time)
 
     def _on_cancel_requested(self, event: ev.CancelRequested) -> None:
         task = self._tasks.get(event.task_id)
@@ -288,10 +306,14 @@ class SchedulerState:
         worker = self._workers.get(event.worker_id)
         if worker is None or worker.state is not WorkerState.STARTING:
             return  # stopped while it was starting
-        worker.state = WorkerState.IDLE
-        self._idle.append(event.worker_id)
         self._startup_failures = 0
         self._emit(Publish(event))
+        if worker.actor is None:
+            worker.state = WorkerState.IDLE
+            self._idle.append(event.worker_id)
+        else:
+            worker.state = WorkerState.ACTOR
+            self._construct(self._actors[worker.actor], event.worker_id, event.time)
 
     def _on_worker_died(self, event: ev.WorkerDied) -> None:
         worker = self._workers.pop(event.worker_id, None)
@@ -306,6 +328,9 @@ class SchedulerState:
             self._idle.remove(event.worker_id)
         self._available += worker.holds
         worker.holds = _NOTHING
+        if worker.actor is not None:
+            self._actor_worker_died(self._actors[worker.actor], event)
+            return
         task = self._tasks.get(worker.task) if worker.task is not None else None
         if task is None or task.state is not TaskState.RUNNING:
             return
@@ -371,7 +396,10 @@ class SchedulerState:
             self._retire(task, time)
 
     def _transition_waiting_ready(self, task: _Task, time: float) -> None:
-        self._ready.setdefault(task.spec.resources, deque()).append(task.spec.task_id)
+        if task.spec.kind is TaskKind.ACTOR_METHOD:
+            self._actors_to_pump.add(task.spec.actor_id)  # type: ignore[arg-type]
+        else:
+            self._ready.setdefault(task.spec.resources, deque()).append(task.spec.task_id)
 
     def _transition_running_ready(self, task: _Task, time: float) -> None:
         self._release_worker(task)
@@ -380,13 +408,16 @@ class SchedulerState:
     def _transition_ready_running(self, task: _Task, time: float) -> None:
         worker_id = task.worker
         assert worker_id is not None
-        worker = self._workers[worker_id]
-        worker.state, worker.task, worker.holds = (
-            WorkerState.BUSY,
-            task.spec.task_id,
-            task.spec.resources,
-        )
-        self._available -= task.spec.resources
+        if task.spec.actor_id is None:  # a plain task takes an idle worker and its resources
+            worker = self._workers[worker_id]
+            worker.state, worker.task, worker.holds = (
+                WorkerState.BUSY,
+                task.spec.task_id,
+                task.spec.resources,
+            )
+            self._available -= task.spec.resources
+        else:  # the actor's own worker, whose resources the actor holds
+            self._actors[task.spec.actor_id].running.add(task.spec.task_id)
         self._emit(Dispatch(task.spec, worker_id))
         self._emit(Publish(ev.TaskStarted(task.spec.task_id, worker_id, time)))
 
@@ -479,8 +510,18 @@ class SchedulerState:
             self._emit(FreeObjects(tuple(freed)))
             for freed_id in freed:
                 self._emit(Publish(ev.ObjectFreed(freed_id, time)))
+                actor_id = self._actor_of_handle.pop(freed_id, None)
+                if actor_id is not None and self._actors[actor_id].state is not ActorState.DEAD:
+                    self._actor_is_dead(self._actors[actor_id], "no handle to it is left", time)
 
     def _release_worker(self, task: _Task) -> WorkerId | None:
+        if task.spec.actor_id is not None:  # the actor keeps its worker and resources
+            worker_id, task.worker = task.worker, None
+            actor = self._actors.get(task.spec.actor_id)
+            if actor is not None and task.spec.task_id in actor.running:
+                actor.running.discard(task.spec.task_id)
+                self._actors_to_pump.add(task.spec.actor_id)
+            return worker_id
         worker_id, task.worker = task.worker, None
         worker = self._workers.get(worker_id) if worker_id is not None else None
         if worker is not None and worker.task == task.spec.task_id:
@@ -517,19 +558,136 @@ class SchedulerState:
         worker.holds = _NOTHING
         self._emit(StopWorker(worker_id))
 
+    # ---- actors --------------------------------------------------------------------------
+
+    def _enqueue_call(self, task: _Task) -> ErrorInfo | None:
+        """Queue a method call behind the actor's earlier ones; the error if the actor is dead."""
+        actor = self._actors.get(task.spec.actor_id)  # type: ignore[arg-type]
+        if actor is None:
+            return failures.actor_died(task.spec.name, "it no longer exists")
+        if actor.state is ActorState.DEAD:
+            return actor.death
+        actor.queue.append(task.spec.task_id)
+        return None
+
+    def _place_actor(self, actor: Actor) -> None:
+        """Spawn the actor's own worker, holding its resources from now on."""
+        worker_id = WorkerId(self._next_worker)
+        self._next_worker += 1
+        resources = actor.creation.resources
+        self._workers[worker_id] = _Worker(
+            WorkerState.STARTING, holds=resources, actor=actor.creation.task_id
+        )
+        self._available -= resources
+        actor.worker = worker_id
+        creation = self._tasks.get(actor.creation.task_id)
+        if creation is not None:
+            creation.worker = worker_id
+        self._emit(SpawnWorker(worker_id))
+
+    def _construct(self, actor: Actor, worker_id: WorkerId, time: float) -> None:
+        creation = self._tasks.get(actor.creation.task_id)
+        if creation is not None and creation.state is TaskState.READY:
+            self._transition(creation, TaskState.RUNNING, "constructing", time)
+        else:  # a restart: the creation task is long finished, run its constructor again
+            self._emit(Dispatch(actor.creation, worker_id))
+
+    def _restarted(
+        self, task_id: TaskId, worker_id: WorkerId, error: ErrorInfo | None, time: float
+    ) -> None:
+        actor = self._actors.get(task_id)
+        if actor is None or actor.state is not ActorState.RESTARTING or actor.worker != worker_id:
+            return
+        if error is None:
+            self._actor_is_alive(actor)
+        else:
+            cause = f"its constructor raised {error.type_name} on restart: {error.message}"
+            self._actor_is_dead(actor, cause, time)
+
+    def _actor_is_alive(self, actor: Actor) -> None:
+        actor.state = ActorState.ALIVE
+        self._actors_to_pump.add(actor.creation.task_id)
+
+    def _pump(self, actor: Actor, time: float) -> None:
+        """Start the actor's next calls, in order, as far as its concurrency allows."""
+        while actor.state is ActorState.ALIVE and actor.queue:
+            if len(actor.running) >= actor.creation.max_concurrency:
+                return
+            head = self._tasks.get(actor.queue[0])
+            if head is None or head.state.is_terminal:
+                actor.queue.popleft()  # cancelled while queued
+                continue
+            if head.state is not TaskState.READY:
+                return  # the head waits for its arguments; the calls behind it wait too
+            actor.queue.popleft()
+            head.worker = actor.worker
+            self._transition(head, TaskState.RUNNING, "dispatched to its actor", time)
+
+    def _on_actor_kill_requested(self, event: ev.ActorKillRequested) -> None:
+        actor = self._actors.get(event.actor_id)
+        if actor is None or actor.state is ActorState.DEAD:
+            return
+        if event.no_restart:
+            self._actor_is_dead(actor, "it was killed with nbray.kill", event.time)
+        elif actor.worker is not None and actor.worker in self._workers:
+            self._stop_worker(actor.worker)  # its death restarts it, if restarts remain
+
+    def _actor_worker_died(self, actor: Actor, event: ev.WorkerDied) -> None:
+        cause = failures.actor_crashed_cause(event.exit_code)
+        calls = [t for t in actor.running if t != actor.creation.task_id]  # it may run again
+        self._fail_actor_calls(actor, calls, cause, event.time)
+        if actor.state is ActorState.DEAD or actor.worker != event.worker_id:
+            return
+        if actor.restarts_left > 0:
+            actor.restarts_left -= 1
+            actor.state = ActorState.RESTARTING
+            self._place_actor(actor)
+        else:
+            self._actor_is_dead(actor, cause, event.time)
+
+    def _actor_is_dead(self, actor: Actor, cause: str, time: float) -> None:
+        actor.state = ActorState.DEAD
+        actor.death = failures.actor_died(actor.name, cause)
+        worker = self._workers.get(actor.worker) if actor.worker is not None else None
+        if worker is not None and worker.state is not WorkerState.STOPPING:
+            self._stop_worker(actor.worker)  # type: ignore[arg-type]
+        calls = [*actor.running, *actor.queue, actor.creation.task_id]
+        actor.queue.clear()
+        self._fail_actor_calls(actor, calls, cause, time)
+
+    def _fail_actor_calls(
+        self, actor: Actor, task_ids: list[TaskId], cause: str, time: float
+    ) -> None:
+        error = failures.actor_died(actor.name, cause)
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            if task is not None and not task.state.is_terminal:
+                self._transition(task, TaskState.FAILED, "actor died", time, error)
+
     # ---- scheduling ----------------------------------------------------------------------
 
     def _schedule(self, time: float) -> None:
+        pumped, self._actors_to_pump = self._actors_to_pump, set()
+        for actor_id in pumped:
+            if actor_id in self._actors:
+                self._pump(self._actors[actor_id], time)
         while (task := self._oldest_runnable()) is not None:
+            if task.spec.kind is TaskKind.ACTOR_CREATION:
+                self._dequeue(task)
+                self._place_actor(self._actors[task.spec.task_id])
+                continue
             if not self._idle:
                 self._maybe_spawn()
                 return
             task.worker = self._idle.pop()
-            queue = self._ready[task.spec.resources]
-            queue.popleft()
-            if not queue:
-                del self._ready[task.spec.resources]
+            self._dequeue(task)
             self._transition(task, TaskState.RUNNING, "dispatched", time)
+
+    def _dequeue(self, task: _Task) -> None:
+        queue = self._ready[task.spec.resources]
+        queue.popleft()
+        if not queue:
+            del self._ready[task.spec.resources]
 
     def _oldest_runnable(self) -> _Task | None:
         """The oldest ready task whose resources fit what is available now."""
@@ -545,7 +703,11 @@ class SchedulerState:
         return best
 
     def _maybe_spawn(self) -> None:
-        active = [w for w in self._workers.values() if w.state is not WorkerState.BLOCKED]
+        active = [
+            w
+            for w in self._workers.values()
+            if w.state is not WorkerState.BLOCKED and w.actor is None
+        ]
         starting = any(w.state is WorkerState.STARTING for w in active)
         if not starting and len(active) < self.config.max_workers:
             self._spawn_worker()
@@ -561,6 +723,9 @@ class SchedulerState:
             assert busy == (worker.task is not None), f"worker {wid} {worker.state} {worker.task}"
             idle = worker.state is WorkerState.IDLE
             assert idle == (wid in self._idle), f"worker {wid} and the idle list disagree"
+            if worker.actor is not None and worker.state is not WorkerState.STOPPING:
+                resources = self._actors[worker.actor].creation.resources
+                assert worker.holds == resources, f"actor worker {wid} holds {worker.holds}"
             if busy:
                 task = self._tasks[worker.task]  # type: ignore[index]
                 assert task.state is TaskState.RUNNING and task.worker == wid, f"worker {wid}"
@@ -578,7 +743,13 @@ class SchedulerState:
                 assert task.waiting_on, f"task {tid} waits for nothing"
                 assert all(self.object_state(o) is ObjectState.PENDING for o in task.waiting_on)
             if task.state is TaskState.READY:
-                assert queued.count(tid) == 1, f"ready task {tid} is not queued exactly once"
+                expected = 1
+                if task.spec.kind is TaskKind.ACTOR_METHOD:
+                    assert tid in self._actors[task.spec.actor_id].queue, f"call {tid} not queued"  # type: ignore[index]
+                    expected = 0
+                elif task.spec.kind is TaskKind.ACTOR_CREATION and task.worker is not None:
+                    expected = 0  # placed: its worker is starting
+                assert queued.count(tid) == expected, f"ready task {tid} is queued wrongly"
             if task.state is TaskState.RUNNING:
                 assert task.worker in self._workers, f"task {tid} runs on a missing worker"
         self._refs.validate(task_holds)
@@ -608,6 +779,7 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
     ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
     ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]
+    ev.ActorKillRequested: SchedulerState._on_actor_kill_requested,  # type: ignore[dict-item]
     ev.RefsChanged: SchedulerState._on_refs_changed,  # type: ignore[dict-item]
     ev.WorkerStarted: SchedulerState._on_worker_started,  # type: ignore[dict-item]
     ev.WorkerDied: SchedulerState._on_worker_died,  # type: ignore[dict-item]

@@ -11,6 +11,12 @@ from nbray.core.resources import Resources
 ONE_CPU = Resources({"CPU": 1})
 
 
+class TaskKind(enum.Enum):
+    TASK = "task"
+    ACTOR_CREATION = "actor creation"  # runs the constructor on the actor's own new worker
+    ACTOR_METHOD = "actor method"  # runs on the actor's worker, in submission order
+
+
 class TaskState(enum.Enum):
     WAITING_FOR_ARGS = "waiting for args"
     READY = "ready"
@@ -46,6 +52,10 @@ class TaskSpec:
     max_calls: int = 0  # a worker is replaced after this many tasks of `function_key` (0: never)
     function_key: bytes = b""
     parent: TaskId | None = None  # the task that submitted this one, if any
+    kind: TaskKind = TaskKind.TASK
+    actor_id: TaskId | None = None  # the actor's creation task, for its creation and methods
+    max_restarts: int = 0  # actor creation: how often a dead actor is brought back
+    max_concurrency: int = 1  # actor creation: how many of its methods may run at once
     owner: WorkerId = DRIVER
     context: object = None
     body: object = None
@@ -61,6 +71,7 @@ class ErrorKind(enum.Enum):
     DEPENDENCY_FAILED = "an argument of the task failed"
     OBJECT_LOST = "an argument of the task no longer exists"
     WORKERS_CANNOT_START = "worker processes fail to start"
+    ACTOR_DIED = "the actor is dead"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from collections.abc import Sequence
 
 from nbray.core import events as ev
@@ -10,7 +11,7 @@ from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId, WorkerId
 from nbray.core.instructions import Dispatch, Instruction, Publish, SpawnWorker
 from nbray.core.resources import Resources
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
-from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
+from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec
 
 
 class Harness:
@@ -67,6 +68,22 @@ class Harness:
             resources=Resources.of(cpus, gpus, resources),
             max_retries=max_retries,
         )
+
+    def actor(self, cpus: float = 0, max_restarts: int = 0, max_concurrency: int = 1) -> TaskSpec:
+        """The creation task of an actor."""
+        spec = self.spec("Actor", CPU=cpus)
+        return replace(
+            spec,
+            kind=TaskKind.ACTOR_CREATION,
+            actor_id=spec.task_id,
+            max_restarts=max_restarts,
+            max_concurrency=max_concurrency,
+        )
+
+    def call(self, actor: TaskSpec, deps: Sequence[ObjectId] = ()) -> TaskSpec:
+        """A method call on `actor`, holding its handle like the shell does."""
+        spec = self.spec("Actor.method", deps=deps, contained=actor.return_ids, CPU=0)
+        return replace(spec, kind=TaskKind.ACTOR_METHOD, actor_id=actor.task_id)
 
     def submit(self, spec: TaskSpec) -> list[Instruction]:
         return self.handle(ev.TaskSubmitted(spec, self.now()))
