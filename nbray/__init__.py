@@ -28,6 +28,11 @@ _LAZY = {
     "put": "nbray.api",
     "wait": "nbray.api",
     "cancel": "nbray.api",
+    "get_actor": "nbray.api",
+    "kill": "nbray.api",
+    "method": "nbray.actor",
+    "ActorClass": "nbray.actor",
+    "ActorHandle": "nbray.actor",
     "available_resources": "nbray.api",
     "cluster_resources": "nbray.api",
     "RuntimeInfo": "nbray.api",
@@ -38,14 +43,17 @@ _SUBMODULES = {"exceptions", "events", "util"}
 
 if TYPE_CHECKING:
     from nbray import events, exceptions, util
+    from nbray.actor import ActorClass, ActorHandle, method
     from nbray.api import (
         RuntimeInfo,
         available_resources,
         cancel,
         cluster_resources,
         get,
+        get_actor,
         init,
         is_initialized,
+        kill,
         put,
         remote,
         shutdown,
@@ -71,6 +79,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ActorClass",
+    "ActorHandle",
     "ObjectRef",
     "RemoteFunction",
     "RuntimeInfo",
@@ -80,8 +90,11 @@ __all__ = [
     "events",
     "exceptions",
     "get",
+    "get_actor",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "put",
     "remote",
     "shutdown",

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from nbray import _current
+from nbray.actor import ActorClass, ActorHandle
 from nbray.object_ref import ObjectRef
-from nbray.options import RuntimeConfig, TaskOptions, unknown_option
+from nbray.options import ActorOptions, RuntimeConfig, TaskOptions, unknown_option
 from nbray.remote_function import RemoteFunction
 
 R = TypeVar("R")
@@ -281,24 +282,49 @@ def available_resources() -> dict[str, float]:
 
 
 def remote(*args: Any, **options: Any) -> Any:
-    """Make a function remote: `@nbray.remote`, or `@nbray.remote(num_cpus=2, ...)`."""
+    """Make a function remote, or a class an actor: `@nbray.remote`, or
+    `@nbray.remote(num_cpus=2, ...)`."""
     if len(args) == 1 and not options and callable(args[0]):
-        return _make_remote(args[0], TaskOptions())
+        return _make_remote(args[0], {})
     if args:
         raise TypeError(
             "The @nbray.remote decorator takes either no arguments and no parentheses "
             "('@nbray.remote') or only keyword arguments ('@nbray.remote(num_cpus=2)')."
         )
-    task_options = TaskOptions().updated(**options)
-    return lambda function: _make_remote(function, task_options)
+    _check_options_early(options)
+    return lambda target: _make_remote(target, options)
 
 
-def _make_remote(target: Any, options: TaskOptions) -> RemoteFunction:
+def _make_remote(target: Any, options: dict[str, Any]) -> RemoteFunction | ActorClass:
     if inspect.isclass(target):
-        raise NotImplementedError("Actors (@nbray.remote on a class) are not supported yet.")
+        return ActorClass(target, ActorOptions().updated(**options))
     if not callable(target):
         raise TypeError(f"@nbray.remote applies to functions, got {type(target).__name__}.")
-    return RemoteFunction(target, options)
+    return RemoteFunction(target, TaskOptions().updated(**options))
+
+
+def _check_options_early(options: dict[str, Any]) -> None:
+    """Refuse options no function and no class takes, at the decorator already."""
+    for name in options:
+        in_task = name in TaskOptions.__dataclass_fields__
+        in_actor = name in ActorOptions.__dataclass_fields__
+        if not in_task and not in_actor:
+            TaskOptions().updated(**{name: options[name]})  # raises with a suggestion
+
+
+def get_actor(name: str) -> ActorHandle:
+    """The live actor created with `.options(name=name)`."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"get_actor takes an actor's name, got {name!r}.")
+    return ActorHandle(*current_backend().named_actor(name))
+
+
+def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
+    """Stop an actor at once: its running and queued calls fail with ActorDiedError. With
+    `no_restart=False` it is restarted if it has restarts left."""
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"kill() takes an actor handle, got {type(actor).__name__}.")
+    current_backend().kill_actor(actor.actor_id, no_restart)
 
 
 # ---- argument checks -------------------------------------------------------------------

@@ -67,6 +67,48 @@ class TaskOptions:
         return Resources.of(self.num_cpus, self.num_gpus, self.resources)
 
 
+_IGNORED_ACTOR_OPTIONS = frozenset(
+    {"lifetime", "namespace", "scheduling_strategy", "memory", "get_if_exists", "_metadata"}
+)
+_NOT_YET_ACTOR_OPTIONS = frozenset({"max_task_retries", "runtime_env", "accelerator_type"})
+
+
+@dataclass(frozen=True, slots=True)
+class ActorOptions:
+    """Options of `@nbray.remote` on a class. An actor holds its resources for its whole life;
+    by default none (as in Ray, where an actor's CPU is only needed to place it)."""
+
+    num_cpus: float = 0
+    num_gpus: float = 0
+    resources: Mapping[str, float] = field(default_factory=dict)
+    max_restarts: int = 0
+    max_concurrency: int = 1
+    name: str = ""
+
+    def updated(self, **options: Any) -> ActorOptions:
+        known = {f.name for f in fields(self)}
+        for name in options:
+            if name in _NOT_YET_ACTOR_OPTIONS:
+                raise ValueError(f"nbray does not support the actor option {name!r} yet.")
+            if name not in known and name not in _IGNORED_ACTOR_OPTIONS:
+                raise TypeError(unknown_option(name, known | _IGNORED_ACTOR_OPTIONS, "an actor"))
+        new = replace(self, **{k: v for k, v in options.items() if k in known})
+        _check_int("max_restarts", new.max_restarts, minimum=-1)
+        _check_int("max_concurrency", new.max_concurrency, minimum=1)
+        if not isinstance(new.name, str):
+            raise TypeError(f"name must be a string, got {new.name!r}.")
+        new.as_task_options()  # validates the resources
+        return new
+
+    def as_task_options(self) -> TaskOptions:
+        """The options of its creation task."""
+        task = TaskOptions(
+            num_cpus=self.num_cpus, num_gpus=self.num_gpus, resources=self.resources, max_retries=0
+        )
+        task.check()
+        return task
+
+
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """What the runtime was started with; `init` compares it to decide reuse or refusal."""

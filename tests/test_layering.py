@@ -22,7 +22,7 @@ LAYERS = [
     ],
     ["nbray.local"],
     ["nbray.backends"],
-    ["nbray.api", "nbray.remote_function", "nbray.events", "nbray.util", "nbray"],
+    ["nbray.api", "nbray.remote_function", "nbray.actor", "nbray.events", "nbray.util", "nbray"],
 ]
 FORBIDDEN_BELOW_JUPYTER = ("IPython", "ipywidgets", "ipykernel", "comm", "ray")
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from nbray.core import events as ev
-from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import TaskSpec
 from nbray.exceptions import RaySystemError
@@ -23,7 +23,15 @@ from nbray.local.driver import Driver
 from nbray.local.object_store import Payload
 from nbray.local.object_table import StoredError
 from nbray.local.runtime import Runtime
-from nbray.local.tasks import FunctionCache, Raised, Returned, TaskBody, place_results, run_task
+from nbray.local.tasks import (
+    ActorHost,
+    FunctionCache,
+    Raised,
+    Returned,
+    TaskBody,
+    place_results,
+    run_task,
+)
 from nbray.options import RuntimeConfig
 
 T = TypeVar("T")
@@ -35,6 +43,7 @@ class InlinePool:
         self.stopped: deque[WorkerId] = deque()
         self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Payload]]] = deque()
         self.functions = FunctionCache()
+        self.hosts: dict[TaskId | None, ActorHost] = {None: ActorHost()}  # by actor
 
     def spawn(self, worker_id: WorkerId) -> None:
         self.started.append(worker_id)
@@ -92,11 +101,11 @@ class InlineBackend(Driver):
     ) -> None:
         body = spec.body
         assert isinstance(body, TaskBody)
-        blob = body.function
+        host = self._pool.hosts.setdefault(spec.actor_id, ActorHost())
         self._running.append(worker_id)
         try:
             outcome = run_task(
-                lambda: self._pool.functions.load(blob.function_id, blob.data),
+                lambda: host.callable_for(body, self._pool.functions),
                 spec.name,
                 body,
                 resolved,

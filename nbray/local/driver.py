@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nbray.core import events as ev
-from nbray.core.ids import DRIVER, IdAllocator, ObjectId
+from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import TaskState
 from nbray.exceptions import (
@@ -34,7 +35,7 @@ from nbray.local.object_store import (
 )
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
-from nbray.local.tasks import make_task_spec
+from nbray.local.tasks import ActorTarget, make_task_spec
 from nbray.object_ref import ObjectRef, RefState, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -54,6 +55,8 @@ class Driver:
         self.table = ObjectTable()
         self.store = ObjectStore(config.object_store_memory, config.spill_directory)
         self.context_provider: Callable[[], object] | None = None
+        self._named_actors: dict[str, tuple[Any, ...]] = {}  # name -> handle state (weak)
+        self._names_lock = threading.Lock()
         self._open = True
         set_tracker(self)
 
@@ -88,9 +91,10 @@ class Driver:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         options: TaskOptions,
+        actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
         context = self.context_provider() if self.context_provider else None
-        spec = make_task_spec(_IDS, function, args, kwargs, options, DRIVER, context)
+        spec = make_task_spec(_IDS, function, args, kwargs, options, DRIVER, context, None, actor)
         self.table.expect(spec.return_ids)
         self._send(ev.TaskSubmitted(spec, time.time()))
         return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
@@ -173,6 +177,32 @@ class Driver:
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)
+
+    # ---- actors ----------------------------------------------------------------------------
+
+    def kill_actor(self, actor_id: TaskId, no_restart: bool) -> None:
+        self._send(ev.ActorKillRequested(actor_id, no_restart, time.time()))
+
+    def claim_actor_name(self, name: str, handle_state: tuple[Any, ...]) -> None:
+        """Register a named actor; a name is free again once its actor is gone."""
+        with self._names_lock:
+            taken = self._named_actors.get(name)
+            if taken is not None and self.table.is_known(taken[0].id):
+                raise ValueError(
+                    f"An actor named {name!r} already exists. Use nbray.get_actor({name!r}) "
+                    "to reach it, kill it with nbray.kill, or choose another name."
+                )
+            self._named_actors[name] = handle_state
+
+    def named_actor(self, name: str) -> tuple[Any, ...]:
+        with self._names_lock:
+            state = self._named_actors.get(name)
+        if state is None or not self.table.is_known(state[0].id):
+            raise ValueError(
+                f"No actor named {name!r} is alive. Create it with "
+                f"SomeClass.options(name={name!r}).remote(...)."
+            )
+        return state
 
     def shutdown(self) -> None:
         if not self._open:

@@ -19,6 +19,7 @@ from nbray.core.ids import ObjectId, WorkerId
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
 from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
 from nbray.exceptions import (
+    ActorDiedError,
     ObjectLostError,
     RayError,
     RayTaskError,
@@ -50,6 +51,7 @@ _ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
     ErrorKind.UNSCHEDULABLE: TaskUnschedulableError,
     ErrorKind.OBJECT_LOST: ObjectLostError,
     ErrorKind.WORKERS_CANNOT_START: WorkersCannotStartError,
+    ErrorKind.ACTOR_DIED: ActorDiedError,
 }
 _REPORTABLE = frozenset({ErrorKind.TASK_ERROR, ErrorKind.WORKER_CRASHED, ErrorKind.UNSCHEDULABLE})
 

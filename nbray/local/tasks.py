@@ -6,7 +6,9 @@ so a task behaves the same whichever runs it.
 
 from __future__ import annotations
 
+import inspect
 import os
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,7 +17,7 @@ from typing import Any
 import cloudpickle
 
 from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
-from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
+from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec
 from nbray.exceptions import RayTaskError, SerializationError
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
@@ -28,10 +30,25 @@ _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.se
 class TaskBody:
     """The part of a task spec that only the worker looks at."""
 
-    function: FunctionBlob
+    function: FunctionBlob  # for an actor's creation: its class; for a method call: unused
     arguments: Serialized
     num_returns: int
     retry_exceptions: bytes | bool = False  # True, False, or the pickled exception classes
+    method: str = ""  # an actor method call: the method's name
+    creates_actor: bool = False
+    max_concurrency: int = 1  # an actor's creation: how many calls it runs at once
+
+
+@dataclass(frozen=True, slots=True)
+class ActorTarget:
+    """What makes a task an actor's: its creation, or a call of one of its methods."""
+
+    kind: TaskKind
+    actor_id: TaskId | None = None  # a call: the actor (its creation task's id)
+    method: str = ""
+    handle: ObjectId | None = None  # a call holds the actor's handle object while pending
+    max_restarts: int = 0
+    max_concurrency: int = 1
 
 
 def make_task_spec(
@@ -43,6 +60,7 @@ def make_task_spec(
     owner: WorkerId,
     context: object,
     parent: TaskId | None = None,
+    actor: ActorTarget | None = None,
 ) -> TaskSpec:
     name = options.name or function.name
     dependencies = tuple(
@@ -50,21 +68,39 @@ def make_task_spec(
     )
     arguments = serialize((args, dict(kwargs)), what=f"arguments of task {name}")
     top_level = set(dependencies)
+    contained = tuple(oid for oid in arguments.contained_ids if oid not in top_level)
+    task_id = ids.task_id()
+    actor = actor or ActorTarget(TaskKind.TASK)
+    if actor.handle is not None:
+        contained = (*contained, actor.handle)
+    body = TaskBody(
+        function,
+        arguments,
+        options.num_returns,
+        _retry_on(options),
+        actor.method,
+        actor.kind is TaskKind.ACTOR_CREATION,
+        actor.max_concurrency,
+    )
     return TaskSpec(
-        task_id=ids.task_id(),
+        task_id=task_id,
         name=name,
         return_ids=tuple(ids.object_id() for _ in range(options.num_returns)),
         dependencies=dependencies,
-        contained_ids=tuple(oid for oid in arguments.contained_ids if oid not in top_level),
+        contained_ids=contained,
         captured_ids=function.captured_ids,
         resources=options.resource_request(),
         max_retries=options.max_retries if options.max_retries >= 0 else 1 << 30,
         max_calls=options.max_calls,
         function_key=function.function_id,
         parent=parent,
+        kind=actor.kind,
+        actor_id=task_id if actor.kind is TaskKind.ACTOR_CREATION else actor.actor_id,
+        max_restarts=actor.max_restarts if actor.max_restarts >= 0 else 1 << 30,
+        max_concurrency=actor.max_concurrency,
         owner=owner,
         context=context,
-        body=TaskBody(function, arguments, options.num_returns, _retry_on(options)),
+        body=body,
     )
 
 
@@ -86,6 +122,55 @@ class Returned:
 class Raised:
     error: ErrorInfo
     value: Serialized
+
+
+class ActorHost:
+    """The actor instance a worker hosts (one per worker; the inline backend keeps one per
+    actor), and the callables a task body means.
+
+    Async methods run on the actor's own event loop: to completion, one at a time, when the
+    actor runs one call at a time; on a loop thread of their own, side by side, when calls run
+    concurrently (max_concurrency > 1)."""
+
+    def __init__(self) -> None:
+        self.instance: Any = None
+        self.concurrency = 1
+        self._loop: Any = None
+
+    def callable_for(self, body: TaskBody, functions: FunctionCache) -> Callable[..., Any]:
+        if body.method:
+            if self.instance is None:
+                raise RuntimeError("nbray bug: a method call reached a worker without its actor")
+            method = getattr(self.instance, body.method)
+            return self._in_event_loop(method) if inspect.iscoroutinefunction(method) else method
+        function = functions.load(body.function.function_id, body.function.data or None)
+        if body.creates_actor:
+            return self._constructor(function, body.max_concurrency)
+        return function
+
+    def _constructor(self, cls: Callable[..., Any], concurrency: int) -> Callable[..., None]:
+        def construct(*args: Any, **kwargs: Any) -> None:
+            self.instance = cls(*args, **kwargs)
+            self.concurrency = concurrency
+
+        return construct
+
+    def _in_event_loop(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        import asyncio
+
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            if self.concurrency > 1:
+                threading.Thread(target=self._loop.run_forever, daemon=True).start()
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if self.concurrency > 1:
+                return asyncio.run_coroutine_threadsafe(
+                    method(*args, **kwargs), self._loop
+                ).result()
+            return self._loop.run_until_complete(method(*args, **kwargs))
+
+        return run
 
 
 class FunctionCache:

@@ -1,7 +1,9 @@
 """The backend inside a worker process: `get`, `wait`, `put` and `.remote()` called by a task.
 
-The worker runs one task at a time on its main thread, so a request is simply sent and its reply
-read from the same channel: the driver sends nothing else to a busy worker.
+A worker runs one task at a time on its main thread, so a request is simply sent and its reply
+read from the same channel: the driver sends nothing else to a busy worker. An actor that runs
+calls concurrently switches to `receive_concurrently`: a reader thread then owns the channel,
+queues the calls it receives and hands each reply to the call waiting for it.
 
 It is also the worker's `RefTracker`: refs and views gained and lost here are netted and sent
 ahead of the next message, so the driver learns what the worker still holds before it hears
@@ -11,8 +13,11 @@ that a task ended (and before it could free what that task passed on).
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
@@ -21,7 +26,7 @@ from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemErr
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
-from nbray.local.tasks import make_task_spec
+from nbray.local.tasks import ActorTarget, make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -37,7 +42,18 @@ class WorkerClient:
         self._ids = IdAllocator(worker_id)
         self._request_ids = itertools.count(1)
         self._changes: list[tuple[ObjectId, int]] = []  # appended from __del__ too: a list is safe
-        self.current_task: TaskId | None = None
+        self._local = threading.local()  # the task each thread runs
+        self._send_lock = threading.Lock()
+        self._waiting: dict[int, Future[Any]] | None = None  # concurrent mode: replies by request
+        self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    @property
+    def current_task(self) -> TaskId | None:
+        return getattr(self._local, "task", None)
+
+    @current_task.setter
+    def current_task(self, task_id: TaskId | None) -> None:
+        self._local.task = task_id
 
     def acquire(self, object_id: ObjectId) -> None:
         self._changes.append((object_id, +1))
@@ -47,15 +63,40 @@ class WorkerClient:
 
     def send(self, message: Any) -> None:
         """Send `message` to the driver, after any change of what this worker holds."""
-        changes, self._changes = self._changes, []
-        if changes:
-            net: Counter[ObjectId] = Counter()
-            for oid, delta in changes:
-                net[oid] += delta
-            deltas = tuple((oid, d) for oid, d in net.items() if d)
-            if deltas:
-                protocol.send(self._channel, protocol.HoldsChanged(deltas))
-        protocol.send(self._channel, message)
+        with self._send_lock:
+            changes, self._changes = self._changes, []
+            if changes:
+                net: Counter[ObjectId] = Counter()
+                for oid, delta in changes:
+                    net[oid] += delta
+                deltas = tuple((oid, d) for oid, d in net.items() if d)
+                if deltas:
+                    protocol.send(self._channel, protocol.HoldsChanged(deltas))
+            protocol.send(self._channel, message)
+
+    # ---- concurrent mode (actors with max_concurrency > 1) -------------------------------
+
+    def receive_concurrently(self) -> None:
+        self._waiting = {}
+        threading.Thread(target=self._receive, name="nbray-receiver", daemon=True).start()
+
+    def next_call(self) -> protocol.ExecuteTask | None:
+        """The next call the driver sent; None once the driver is gone."""
+        call: protocol.ExecuteTask | None = self._calls.get()
+        return call
+
+    def _receive(self) -> None:
+        assert self._waiting is not None
+        while True:
+            try:
+                message = protocol.receive(self._channel)
+            except (EOFError, OSError):
+                self._calls.put(None)
+                return
+            if isinstance(message, protocol.ExecuteTask):
+                self._calls.put(message)
+            elif (waiter := self._waiting.pop(message.request_id, None)) is not None:
+                waiter.set_result(message)
 
     def submit(
         self,
@@ -63,9 +104,18 @@ class WorkerClient:
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any],
         options: TaskOptions,
+        actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
         spec = make_task_spec(
-            self._ids, function, args, kwargs, options, self.worker_id, None, self.current_task
+            self._ids,
+            function,
+            args,
+            kwargs,
+            options,
+            self.worker_id,
+            None,
+            self.current_task,
+            actor,
         )
         self.send(protocol.SubmitTask(spec))
         return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
@@ -129,6 +179,11 @@ class WorkerClient:
         return self._arena.write(reply.offset, value)
 
     def _request(self, message: Any) -> Any:
+        if self._waiting is not None:  # concurrent mode: the reader thread routes the reply
+            reply: Future[Any] = Future()
+            self._waiting[message.request_id] = reply
+            self.send(message)
+            return reply.result()
         self.send(message)
         while True:
             reply = protocol.receive(self._channel)
@@ -147,6 +202,15 @@ class WorkerClient:
 
     def ref_exception(self, ref: ObjectRef[Any]) -> NoReturn:
         _not_in_a_task("ObjectRef.exception")
+
+    def kill_actor(self, actor_id: TaskId, no_restart: bool) -> NoReturn:
+        _not_in_a_task("nbray.kill")
+
+    def claim_actor_name(self, name: str, handle_state: tuple[Any, ...]) -> NoReturn:
+        _not_in_a_task("creating a named actor")
+
+    def named_actor(self, name: str) -> NoReturn:
+        _not_in_a_task("nbray.get_actor")
 
     def subscribe(self, callback: Callable[[Any], None]) -> NoReturn:
         _not_in_a_task("subscribing to runtime events")

@@ -14,6 +14,7 @@ import ctypes
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from types import FrameType
 
@@ -21,7 +22,7 @@ from nbray import _current
 from nbray.core.ids import WorkerId
 from nbray.local import protocol
 from nbray.local.object_store import Arena
-from nbray.local.tasks import FunctionCache, Raised, Returned, place_results, run_task
+from nbray.local.tasks import ActorHost, FunctionCache, Raised, Returned, place_results, run_task
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
 
@@ -54,6 +55,7 @@ def main(argv: list[str]) -> None:
 
 def serve(channel: Connection, client: WorkerClient) -> None:
     functions = FunctionCache()
+    host = ActorHost()
     while True:
         try:
             task = protocol.receive(channel)
@@ -61,25 +63,39 @@ def serve(channel: Connection, client: WorkerClient) -> None:
             return  # the driver shut down or died
         if not isinstance(task, protocol.ExecuteTask):
             continue  # the answer to a request an interrupt (cancel) abandoned
-        outcome = _execute(task, functions, client)
-        sys.stdout.flush()  # a task's output leaves before its result, partial lines included
-        sys.stderr.flush()
-        if isinstance(outcome, Raised):
-            client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value))
-        else:
-            client.send(protocol.TaskDone(task.task_id, outcome.values))
+        _run_and_report(task, functions, host, client)
+        if host.concurrency > 1:  # an actor that runs calls side by side
+            return _serve_concurrently(client, functions, host)
+
+
+def _serve_concurrently(client: WorkerClient, functions: FunctionCache, host: ActorHost) -> None:
+    client.receive_concurrently()
+    with ThreadPoolExecutor(host.concurrency, thread_name_prefix="nbray-call") as calls:
+        while (task := client.next_call()) is not None:
+            calls.submit(_run_and_report, task, functions, host, client)
+
+
+def _run_and_report(
+    task: protocol.ExecuteTask, functions: FunctionCache, host: ActorHost, client: WorkerClient
+) -> None:
+    outcome = _execute(task, functions, host, client)
+    sys.stdout.flush()  # a task's output leaves before its result, partial lines included
+    sys.stderr.flush()
+    if isinstance(outcome, Raised):
+        client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value))
+    else:
+        client.send(protocol.TaskDone(task.task_id, outcome.values))
 
 
 def _execute(
-    task: protocol.ExecuteTask, functions: FunctionCache, client: WorkerClient
+    task: protocol.ExecuteTask, functions: FunctionCache, host: ActorHost, client: WorkerClient
 ) -> Returned | Raised:
     global _running_task
-    _running_task = True
+    _running_task = host.concurrency == 1  # SIGUSR1 interrupts the main thread only
     try:
         client.current_task = task.task_id  # the parent of what it submits
-        function = task.body.function
         outcome = run_task(
-            lambda: functions.load(function.function_id, function.data or None),
+            lambda: host.callable_for(task.body, functions),
             task.name,
             task.body,
             task.resolved,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 from nbray.core import events as ev
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId, WorkerId

@@ -221,3 +221,71 @@ def test_cancel_is_recursive_by_default(local_ray: Any, fifo: str) -> None:
         nbray.get(ref)
     while not any(isinstance(e, nbray.events.TaskCancelled) and e.task_id == child for e in seen):
         nbray.events.snapshot()
+
+
+@nbray.remote
+class Pid:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def pid(self) -> int:
+        self.calls += 1
+        return os.getpid()
+
+    def count(self) -> int:
+        return self.calls
+
+    def crash(self) -> None:
+        os._exit(3)
+
+
+def test_an_actor_runs_in_a_process_of_its_own_and_dies_with_its_handles(local_ray: Any) -> None:
+    actor = Pid.remote()
+    pid = nbray.get(actor.pid.remote())
+    assert pid not in {nbray.get(worker_pid.remote()) for _ in range(4)}
+    del actor
+    _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=10)
+    assert not alive
+
+
+def test_a_crashed_actor_says_why_and_restarts_if_allowed(local_ray: Any) -> None:
+    from nbray.exceptions import ActorDiedError
+
+    mortal = Pid.remote()
+    with pytest.raises(ActorDiedError, match="exit code 3"):
+        nbray.get(mortal.crash.remote())
+    with pytest.raises(ActorDiedError, match="exit code 3"):
+        nbray.get(mortal.pid.remote())
+
+    phoenix = Pid.options(max_restarts=1).remote()
+    first = nbray.get(phoenix.pid.remote())
+    with pytest.raises(ActorDiedError):
+        nbray.get(phoenix.crash.remote())
+    assert nbray.get(phoenix.pid.remote()) != first  # a new process
+    assert nbray.get(phoenix.count.remote()) == 1  # state re-created by the constructor
+
+
+def test_max_concurrency_runs_calls_side_by_side(local_ray: Any) -> None:
+    @nbray.remote
+    class Meeting:
+        def __init__(self) -> None:
+            import threading
+
+            self.barrier = threading.Barrier(2, timeout=30)
+
+        def arrive(self) -> int:
+            return self.barrier.wait()  # returns only when both calls are inside at once
+
+        async def wait_for(self, event_name: str) -> str:
+            import asyncio
+
+            if not hasattr(self, "events"):
+                self.events = {"a": asyncio.Event(), "b": asyncio.Event()}
+            self.events[event_name].set()
+            other = "b" if event_name == "a" else "a"
+            await self.events[other].wait()
+            return event_name
+
+    meeting = Meeting.options(max_concurrency=2).remote()
+    assert sorted(nbray.get([meeting.arrive.remote(), meeting.arrive.remote()])) == [0, 1]
+    assert nbray.get([meeting.wait_for.remote("a"), meeting.wait_for.remote("b")]) == ["a", "b"]

@@ -1,0 +1,171 @@
+"""Actors: `@nbray.remote` on a class, as in Ray.
+
+    @nbray.remote
+    class Counter:
+        def __init__(self, start): self.n = start
+        def add(self, k): self.n += k; return self.n
+
+    counter = Counter.remote(10)            # an ActorHandle; the actor starts in its own process
+    nbray.get(counter.add.remote(1))        # 11; calls run one at a time, in submission order
+
+Handles can be passed to tasks and other actors. The actor lives while a handle to it exists
+anywhere (or until `nbray.kill`); see `nbray/core/actors.py` for the theory.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from nbray.core.task import TaskKind
+from nbray.local.tasks import ActorTarget
+from nbray.object_ref import ObjectRef
+from nbray.options import ActorOptions, TaskOptions
+from nbray.serialization import FunctionBlob
+
+_METHOD_OPTIONS = "__nbray_method_options__"
+
+
+def method(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options for one actor method, e.g. `@nbray.method(num_returns=2)` (as `ray.method`)."""
+    checked = TaskOptions().updated(**options)
+
+    def mark(function: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(
+            function, _METHOD_OPTIONS, {"num_returns": checked.num_returns, "name": checked.name}
+        )
+        return function
+
+    return mark
+
+
+class ActorClass:
+    """What `@nbray.remote` makes of a class: `.remote(...)` starts an actor."""
+
+    def __init__(self, cls: type, options: ActorOptions, blob: FunctionBlob | None = None) -> None:
+        self._cls = cls
+        self._options = options
+        self._blob = blob
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+
+    def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
+        from nbray.api import current_backend
+
+        backend = current_backend()
+        if self._blob is None:
+            self._blob = FunctionBlob.export(self._cls, self._cls.__name__)
+        target = ActorTarget(
+            TaskKind.ACTOR_CREATION,
+            max_restarts=self._options.max_restarts,
+            max_concurrency=self._options.max_concurrency,
+        )
+        task_options = self._options.as_task_options()
+        (creation,) = backend.submit(self._blob, args, kwargs, task_options, target)
+        handle = ActorHandle(creation, self._cls.__name__, _method_table(self._cls))
+        if self._options.name:
+            backend.claim_actor_name(self._options.name, handle._state())
+        return handle
+
+    def options(self, **options: Any) -> ActorClass:
+        return ActorClass(self._cls, self._options.updated(**options), self._blob)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Actor classes cannot be instantiated directly. Instead of '{self.__name__}()', "
+            f"use '{self.__name__}.remote()'."
+        )
+
+    def __repr__(self) -> str:
+        return f"<nbray actor class {self.__qualname__}>"
+
+
+class ActorHandle:
+    """A reference to a live actor; `handle.method.remote(...)` calls it."""
+
+    def __init__(
+        self, creation: ObjectRef[Any], class_name: str, methods: dict[str, dict[str, Any]]
+    ) -> None:
+        self._creation = creation  # counted like any ref: the actor lives while handles do
+        self._class_name = class_name
+        self._methods = methods
+
+    @property
+    def actor_id(self) -> Any:
+        return self._creation.task_id()
+
+    def __getattr__(self, name: str) -> ActorMethod:
+        methods = self.__dict__.get("_methods", {})
+        if name not in methods:
+            raise AttributeError(f"The actor {self._class_name} has no method {name!r}.")
+        return ActorMethod(self, name, methods[name])
+
+    def _state(self) -> tuple[Any, ...]:
+        return (self._creation, self._class_name, self._methods)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ActorHandle, self._state()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorHandle) and other._creation == self._creation
+
+    def __hash__(self) -> int:
+        return hash(self._creation)
+
+    def __repr__(self) -> str:
+        return f"ActorHandle({self._class_name}, {self._creation!r})"
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, options: dict[str, Any]) -> None:
+        self._handle = handle
+        self._name = name
+        self._options = options
+
+    def remote(self, *args: Any, **kwargs: Any) -> Any:
+        from nbray.api import current_backend
+
+        handle = self._handle
+        qualified = f"{handle._class_name}.{self._name}"
+        options = TaskOptions(
+            num_returns=self._options.get("num_returns", 1),
+            num_cpus=0,
+            max_retries=0,
+            name=self._options.get("name") or qualified,
+        )
+        target = ActorTarget(
+            TaskKind.ACTOR_METHOD,
+            actor_id=handle.actor_id,
+            method=self._name,
+            handle=handle._creation.id,
+        )
+        blob = FunctionBlob(b"", b"", qualified)
+        refs = current_backend().submit(blob, args, kwargs, options, target)
+        if options.num_returns == 1:
+            return refs[0]
+        return None if options.num_returns == 0 else refs
+
+    def options(self, **options: Any) -> ActorMethod:
+        checked = TaskOptions().updated(**options)
+        merged = {**self._options, "num_returns": checked.num_returns}
+        if checked.name:
+            merged["name"] = checked.name
+        return ActorMethod(self._handle, self._name, merged)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(
+            f"Actor methods cannot be called directly. Instead of '{self._name}()', "
+            f"use '{self._name}.remote()'."
+        )
+
+
+def _method_table(cls: type) -> dict[str, dict[str, Any]]:
+    """The class's public methods and their options (from `@nbray.method`)."""
+    table = {}
+    for name, member in inspect.getmembers(cls, callable):
+        if name.startswith("__") and name != "__call__":
+            continue
+        table[name] = dict(getattr(member, _METHOD_OPTIONS, {}))
+    return table

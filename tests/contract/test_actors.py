@@ -1,0 +1,136 @@
+"""Actors, on every backend: state, order, options, errors, handles, names, kill."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import nbray
+from nbray.exceptions import ActorDiedError, RayTaskError
+
+
+@nbray.remote
+class Counter:
+    def __init__(self, start: int = 0) -> None:
+        self.value = start
+
+    def add(self, amount: int = 1) -> int:
+        self.value += amount
+        return self.value
+
+    def describe(self, argument: Any) -> str:
+        return type(argument).__name__
+
+    @nbray.method(num_returns=2)
+    def both(self) -> tuple[int, int]:
+        return self.value, -self.value
+
+    async def later(self, amount: int) -> int:
+        await asyncio.sleep(0)
+        return self.add(amount)
+
+    def fail(self) -> None:
+        raise ValueError("method failed")
+
+
+@nbray.remote
+class BrokenConstructor:
+    def __init__(self) -> None:
+        raise RuntimeError("cannot construct")
+
+    def ping(self) -> str:
+        return "pong"
+
+
+@nbray.remote
+def add_through(counter: Any, amount: int) -> int:
+    return nbray.get(counter.add.remote(amount))
+
+
+def test_calls_see_the_actors_state_in_submission_order(ray: Any) -> None:
+    counter = Counter.remote(10)
+    assert ray.get([counter.add.remote() for _ in range(5)]) == [11, 12, 13, 14, 15]
+
+
+def test_method_options_and_multiple_returns(ray: Any) -> None:
+    counter = Counter.remote(3)
+    first, second = counter.both.remote()
+    assert ray.get([first, second]) == [3, -3]
+    single = counter.both.options(num_returns=1).remote()
+    assert ray.get(single) == (3, -3)
+
+
+def test_arguments_top_level_refs_resolved_nested_not(ray: Any) -> None:
+    counter = Counter.remote(ray.put(5))  # resolved for the constructor too
+    assert ray.get(counter.add.remote(ray.put(1))) == 6
+    assert ray.get(counter.describe.remote([ray.put(1)])) == "list"
+    assert ray.get(counter.describe.remote(ray.put(1))) == "int"
+
+
+def test_async_methods(ray: Any) -> None:
+    counter = Counter.remote()
+    assert ray.get(counter.later.remote(2)) == 2
+
+
+def test_a_method_error_reaches_get_and_the_actor_lives_on(ray: Any) -> None:
+    counter = Counter.remote()
+    with pytest.raises(ValueError, match="method failed") as info:
+        ray.get(counter.fail.remote())
+    assert isinstance(info.value, RayTaskError)
+    assert ray.get(counter.add.remote()) == 1
+
+
+def test_a_failing_constructor_makes_calls_raise_actor_died_with_the_cause(ray: Any) -> None:
+    broken = BrokenConstructor.remote()
+    with pytest.raises(ActorDiedError, match="constructor raised RuntimeError: cannot construct"):
+        ray.get(broken.ping.remote())
+
+
+def test_handles_travel_to_tasks_and_other_actors(ray: Any) -> None:
+    counter = Counter.remote()
+    assert ray.get(add_through.remote(counter, 5)) == 5
+
+    @nbray.remote
+    class Forwarder:
+        def __init__(self, target: Any) -> None:
+            self.target = target
+
+        def forward(self, amount: int) -> int:
+            return nbray.get(self.target.add.remote(amount))
+
+    forwarder = Forwarder.remote(counter)
+    assert ray.get(forwarder.forward.remote(2)) == 7
+    assert ray.get(counter.add.remote(0)) == 7
+
+
+def test_named_actors(ray: Any) -> None:
+    Counter.options(name="tally").remote(100)
+    assert ray.get(nbray.get_actor("tally").add.remote()) == 101
+    with pytest.raises(ValueError, match="already exists"):
+        Counter.options(name="tally").remote()
+    with pytest.raises(ValueError, match="No actor named 'nobody'"):
+        nbray.get_actor("nobody")
+
+
+def test_kill(ray: Any) -> None:
+    counter = Counter.remote()
+    ray.get(counter.add.remote())
+    nbray.kill(counter)
+    with pytest.raises(ActorDiedError, match=r"killed with nbray\.kill"):
+        ray.get(counter.add.remote())
+
+
+def test_misuse_is_refused_clearly(ray: Any) -> None:
+    with pytest.raises(TypeError, match=r"use 'Counter.remote\(\)'"):
+        Counter()
+    counter = Counter.remote()
+    with pytest.raises(AttributeError, match="has no method 'nope'"):
+        counter.nope.remote()
+    with pytest.raises(TypeError, match=r"use 'add.remote\(\)'"):
+        counter.add()
+    with pytest.raises(TypeError, match="Did you mean 'max_restarts'"):
+        Counter.options(max_restart=1)
+    with pytest.raises(TypeError, match="actor handle"):
+        nbray.kill("counter")  # type: ignore[arg-type]
