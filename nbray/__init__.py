@@ -37,6 +37,7 @@ _LAZY = {
     "cluster_resources": "nbray.api",
     "RuntimeInfo": "nbray.api",
     "ObjectRef": "nbray.object_ref",
+    "ObjectRefGenerator": "nbray.object_ref",
     "RemoteFunction": "nbray.remote_function",
 }
 _SUBMODULES = {"exceptions", "events", "util"}
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
         shutdown,
         wait,
     )
-    from nbray.object_ref import ObjectRef
+    from nbray.object_ref import ObjectRef, ObjectRefGenerator
     from nbray.remote_function import RemoteFunction
 
 
@@ -82,6 +83,7 @@ __all__ = [
     "ActorClass",
     "ActorHandle",
     "ObjectRef",
+    "ObjectRefGenerator",
     "RemoteFunction",
     "RuntimeInfo",
     "available_resources",

@@ -123,3 +123,53 @@ def _borrowed_ref(object_id: ObjectId, origin: str, task_id: TaskId | None) -> O
         return ObjectRef(object_id, origin, task_id)
     tracker.acquire(object_id)
     return ObjectRef(object_id, origin, task_id, tracker.release)
+
+
+class ObjectRefGenerator:
+    """What a streaming task (`num_returns="streaming"`) returns: iterate it for a ref to each
+    item as soon as the task has yielded it (as Ray's `ObjectRefGenerator`). If the task raised,
+    the last ref it gives raises that error on `get`."""
+
+    def __init__(self, end: ObjectRef[Any]) -> None:
+        self._end = end
+        self._index = 0
+        self._finished = False
+
+    def __iter__(self) -> ObjectRefGenerator:
+        return self
+
+    def __next__(self) -> ObjectRef[Any]:
+        return self._next(timeout=None)
+
+    def _next(self, timeout: float | None) -> ObjectRef[Any]:
+        if self._finished:
+            raise StopIteration
+        item: ObjectRef[Any] | None = _current.backend.next_streamed(
+            self._end, self._index, timeout
+        )
+        if item is not None:
+            self._index += 1
+            return item
+        self._finished = True
+        if self._end.exception() is not None:
+            return self._end  # its get raises what the task raised
+        raise StopIteration
+
+    def __aiter__(self) -> ObjectRefGenerator:
+        return self
+
+    async def __anext__(self) -> ObjectRef[Any]:
+        import asyncio
+
+        # StopIteration cannot cross a future: the thread answers None at the end instead.
+        item = await asyncio.get_running_loop().run_in_executor(None, next, self, None)
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    def completed(self) -> ObjectRef[Any]:
+        """A ref that is ready once the task has finished (its get raises if it failed)."""
+        return self._end
+
+    def __repr__(self) -> str:
+        return f"ObjectRefGenerator({self._end!r}, {self._index} taken)"

@@ -14,6 +14,8 @@ import psutil
 
 from nbray.core.resources import Resources
 
+STREAMING = "streaming"
+
 # Ray options that make no sense on one machine and can be ignored without changing results.
 _IGNORED_TASK_OPTIONS = frozenset({"scheduling_strategy", "memory", "label_selector", "_metadata"})
 _NOT_YET_TASK_OPTIONS = frozenset({"runtime_env", "accelerator_type", "object_store_memory"})
@@ -21,7 +23,7 @@ _NOT_YET_TASK_OPTIONS = frozenset({"runtime_env", "accelerator_type", "object_st
 
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
-    num_returns: int = 1
+    num_returns: int | str = 1  # or "streaming": a generator whose items come as yielded
     num_cpus: float = 1
     num_gpus: float = 0
     resources: Mapping[str, float] = field(default_factory=dict)
@@ -44,8 +46,13 @@ class TaskOptions:
         new.check()
         return new
 
+    @property
+    def streaming(self) -> bool:
+        return self.num_returns == STREAMING
+
     def check(self) -> None:
-        _check_int("num_returns", self.num_returns, minimum=0)
+        if not self.streaming:
+            _check_int("num_returns", self.num_returns, minimum=0)
         _check_int("max_retries", self.max_retries, minimum=-1)
         _check_int("max_calls", self.max_calls, minimum=0)
         retry = self.retry_exceptions

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from nbray.object_ref import ObjectRefGenerator
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob
 
@@ -29,6 +30,8 @@ class RemoteFunction:
 
         refs = current_backend().submit(self._export.blob(), args, kwargs, self._options)
         num_returns = self._options.num_returns
+        if self._options.streaming:
+            return ObjectRefGenerator(refs[0])
         if num_returns == 1:
             return refs[0]
         return None if num_returns == 0 else refs

@@ -12,14 +12,14 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from nbray.core import events as ev
 from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import TaskSpec
 from nbray.exceptions import RaySystemError
-from nbray.local.driver import Driver
+from nbray.local.driver import IDS, Driver
 from nbray.local.object_store import Payload
 from nbray.local.object_table import StoredError
 from nbray.local.runtime import Runtime
@@ -33,6 +33,7 @@ from nbray.local.tasks import (
     run_task,
 )
 from nbray.options import RuntimeConfig
+from nbray.serialization import serialize
 
 T = TypeVar("T")
 
@@ -110,6 +111,7 @@ class InlineBackend(Driver):
                 body,
                 resolved,
                 lambda oid, _: self._read(oid),
+                lambda item: self._yield(spec, worker_id, item),
             )
             if isinstance(outcome, Returned):
                 outcome = place_results(outcome, spec.name, self.place)
@@ -124,6 +126,14 @@ class InlineBackend(Driver):
             sizes = tuple(v.size for v in outcome.values)
             contained = tuple(v.contained_ids for v in outcome.values)
             event = ev.TaskReturned(spec.task_id, worker_id, outcome.values, sizes, contained, now)
+        self._runtime.handle(event)
+
+    def _yield(self, spec: TaskSpec, worker_id: WorkerId, item: Any) -> None:
+        value = self.place(serialize(item, what="value yielded by a streaming task"))
+        oid = IDS.object_id()
+        event = ev.TaskYielded(
+            spec.task_id, worker_id, oid, value, value.size, value.contained_ids, time.time()
+        )
         self._runtime.handle(event)
 
     def _wait_ready(

@@ -48,6 +48,19 @@ class TaskReturned:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskYielded:
+    """A streaming task yielded a value (opaque, as in `TaskReturned`) as a new object."""
+
+    task_id: TaskId
+    worker_id: WorkerId
+    object_id: ObjectId
+    value: object
+    size: int
+    contained_ids: tuple[ObjectId, ...]
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRaised:
     """A worker reports that its task raised. `value` is the serialized exception (opaque)."""
 
@@ -157,6 +170,7 @@ Event = (
     | TaskSubmitted
     | TaskStarted
     | TaskReturned
+    | TaskYielded
     | TaskRaised
     | TaskFinished
     | TaskFailed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nbray.core.events import Event
-from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, TaskSpec
 
 
@@ -40,6 +40,14 @@ class StoreValues:
 
     object_ids: tuple[ObjectId, ...]
     values: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendToStream:
+    """A streaming task's next item is `object_id`: its generator in the caller may take it."""
+
+    task_id: TaskId
+    object_id: ObjectId
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ Instruction = (
     | InterruptTask
     | StoreValues
     | DiscardValues
+    | AppendToStream
     | StoreError
     | FreeObjects
     | Publish

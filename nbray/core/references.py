@@ -50,12 +50,14 @@ class References:
         self.objects: dict[ObjectId, ObjectRecord] = {}
 
     def create(
-        self, oid: ObjectId, state: ObjectState, owner: WorkerId, size: int = 0
+        self, oid: ObjectId, state: ObjectState, owner: WorkerId | None, size: int = 0
     ) -> ObjectRecord:
-        """A new object, held once by its owner (the ref that `put` or `.remote()` returned)."""
+        """A new object, held once by its owner (the ref that `put` or `.remote()` returned),
+        or by nobody yet (an item of a stream, which its stream's end holds)."""
         if oid in self.objects:
             raise ValueError(f"Object {oid} was created twice.")
-        record = self.objects[oid] = ObjectRecord(state, {owner: 1}, size=size)
+        holders = {} if owner is None else {owner: 1}
+        record = self.objects[oid] = ObjectRecord(state, holders, size=size)
         return record
 
     def adjust(self, holder: WorkerId, oid: ObjectId, delta: int) -> None:
@@ -68,10 +70,15 @@ class References:
         else:
             record.holders.pop(holder, None)
 
+    def add_content(self, oid: ObjectId, inner: ObjectId) -> None:
+        """`oid` (a stream's end) holds `inner` (an item it yielded) too."""
+        self.objects[oid].contains += (inner,)
+        self.objects[inner].containers += 1
+
     def set_contents(self, oid: ObjectId, contained: tuple[ObjectId, ...]) -> None:
         """`oid`'s value holds refs to `contained`: they live at least as long as it does."""
         known = tuple(c for c in dict.fromkeys(contained) if c in self.objects and c != oid)
-        self.objects[oid].contains = known
+        self.objects[oid].contains += known  # a stream's end already holds its items
         for inner in known:
             self.objects[inner].containers += 1
 

@@ -40,6 +40,7 @@ from nbray.core import failures
 from nbray.core.actors import Actor, ActorState
 from nbray.core.ids import ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
+    AppendToStream,
     DiscardValues,
     Dispatch,
     FreeObjects,
@@ -261,6 +262,20 @@ class SchedulerState:
             task.spec.return_ids, event.sizes, event.contained, strict=True
         ):
             self._emit(Publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id)))
+
+    def _on_task_yielded(self, event: ev.TaskYielded) -> None:
+        task = self._running_on(event.task_id, event.worker_id)
+        if task is None:
+            self._emit(DiscardValues((event.value,)))
+            return
+        # The stream's end holds its items until the caller's generator takes (and counts) them.
+        self._refs.create(event.object_id, ObjectState.READY, None, event.size)
+        self._refs.set_contents(event.object_id, event.contained_ids)
+        self._refs.add_content(task.spec.return_ids[0], event.object_id)
+        self._emit(StoreValues((event.object_id,), (event.value,)))
+        self._emit(AppendToStream(event.task_id, event.object_id))
+        created = ev.ObjectCreated(event.object_id, event.size, event.time, event.contained_ids)
+        self._emit(Publish(replace(created, task_id=event.task_id)))
 
     def _on_task_raised(self, event: ev.TaskRaised) -> None:
         task = self._running_on(event.task_id, event.worker_id)
@@ -777,6 +792,7 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.TaskSubmitted: SchedulerState._on_task_submitted,  # type: ignore[dict-item]
     ev.ObjectCreated: SchedulerState._on_object_created,  # type: ignore[dict-item]
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
+    ev.TaskYielded: SchedulerState._on_task_yielded,  # type: ignore[dict-item]
     ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
     ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]
     ev.ActorKillRequested: SchedulerState._on_actor_kill_requested,  # type: ignore[dict-item]

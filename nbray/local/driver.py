@@ -44,7 +44,7 @@ T = TypeVar("T")
 
 # One allocator for the whole driver process: ids never repeat, even across init/shutdown, so a
 # ref kept from an earlier runtime can never name a new runtime's object.
-_IDS = IdAllocator(DRIVER)
+IDS = IdAllocator(DRIVER)
 
 
 class Driver:
@@ -94,14 +94,14 @@ class Driver:
         actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
         context = self.context_provider() if self.context_provider else None
-        spec = make_task_spec(_IDS, function, args, kwargs, options, DRIVER, context, None, actor)
+        spec = make_task_spec(IDS, function, args, kwargs, options, DRIVER, context, None, actor)
         self.table.expect(spec.return_ids)
         self._send(ev.TaskSubmitted(spec, time.time()))
         return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
-        oid = _IDS.object_id()
+        oid = IDS.object_id()
         self.table.store(oid, self.place(serialized))
         self._send(ev.ObjectCreated(oid, serialized.size, time.time(), serialized.contained_ids))
         return ObjectRef(oid, "put", None, self.release)
@@ -141,6 +141,18 @@ class Driver:
 
         self.table.when_ready(ref.id, resolve)
         return future
+
+    def next_streamed(
+        self, end: ObjectRef[Any], index: int, timeout: float | None
+    ) -> ObjectRef[Any] | None:
+        """The `index`-th item of a streaming task, waiting for it; None once the stream ended
+        without it."""
+        self._check_known([end])
+        found = self.table.next_in_stream(end.task_id(), index, end.id, timeout)  # type: ignore[arg-type]
+        if found is None:
+            return None
+        self.acquire(found)  # a ref handed out by the generator counts like any other
+        return ObjectRef(found, end.origin, end.task_id(), self.release)
 
     def ref_state(self, ref: ObjectRef[Any]) -> RefState:
         entry = self.table.lookup(ref.id)

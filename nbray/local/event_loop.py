@@ -209,6 +209,18 @@ class EventLoop:
         if isinstance(message, protocol.Allocate):
             self._allocate(worker_id, message)
             return None
+        if isinstance(message, protocol.Yielded):
+            self._settle_blocks(worker_id, message, task_ended=False)
+            value = message.value
+            return ev.TaskYielded(
+                message.task_id,
+                worker_id,
+                message.object_id,
+                value,
+                value.size,
+                value.contained_ids,
+                now,
+            )
         if isinstance(message, protocol.PutObject):
             self._settle_blocks(worker_id, message, task_ended=False)
             value = message.value
@@ -245,7 +257,7 @@ class EventLoop:
         if not in_flight:
             return
         values = message.values if isinstance(message, protocol.TaskDone) else ()
-        if isinstance(message, protocol.PutObject):
+        if isinstance(message, (protocol.PutObject, protocol.Yielded)):
             values = (message.value,)
         in_flight.difference_update(v.offset for v in values if isinstance(v, InStore))
         if task_ended:

@@ -16,8 +16,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nbray.core.ids import ObjectId
-from nbray.exceptions import RayError
+from nbray.core.ids import ObjectId, TaskId
+from nbray.exceptions import GetTimeoutError, RayError
 from nbray.local.object_store import InStore, Spilled
 from nbray.serialization import Serialized
 
@@ -49,6 +49,8 @@ class ObjectTable:
         self._pending: set[ObjectId] = set()
         self._waiters: dict[ObjectId, list[_Waiter]] = {}
         self._closed = False
+        self._streams: dict[TaskId, list[ObjectId]] = {}  # streaming tasks' items so far
+        self._stream_changed = threading.Condition(self._lock)
 
     def expect(self, object_ids: tuple[ObjectId, ...]) -> None:
         """These objects will be produced: waits on them are legitimate."""
@@ -60,6 +62,7 @@ class ObjectTable:
         with self._lock:
             self._entries[object_id] = entry
             self._pending.discard(object_id)
+            self._stream_changed.notify_all()
             for waiter in self._waiters.pop(object_id, ()):
                 waiter.remaining -= 1
                 if waiter.remaining <= 0 or (
@@ -70,6 +73,36 @@ class ObjectTable:
         for waiter in woken:
             if waiter.callback is not None:
                 waiter.callback()
+
+    def append_to_stream(self, task_id: TaskId, object_id: ObjectId) -> None:
+        with self._lock:
+            self._streams.setdefault(task_id, []).append(object_id)
+            self._stream_changed.notify_all()
+
+    def next_in_stream(
+        self, task_id: TaskId, index: int, end: ObjectId, timeout: float | None
+    ) -> ObjectId | None:
+        """Item `index` of a streaming task once it is there; None if the stream ended (its
+        end object is stored) without it. Raises GetTimeoutError if `timeout` passes first."""
+        with self._lock:
+            ready = self._stream_changed.wait_for(
+                lambda: (
+                    len(self._streams.get(task_id, ())) > index
+                    or end in self._entries
+                    or self._closed
+                ),
+                timeout,
+            )
+            items = self._streams.get(task_id, [])
+            if index < len(items):
+                return items[index]
+            if not ready:
+                raise GetTimeoutError(f"No new item of the stream within {timeout} s.")
+            if self._closed:
+                raise RayError("nbray was shut down while this call waited for a stream.")
+            if index == len(items) and end in self._entries:
+                self._streams.pop(task_id, None)
+            return None
 
     def when_ready(self, object_id: ObjectId, callback: Callable[[], None]) -> None:
         """Call `callback()` once the object is stored (at once if it is; else on the thread
@@ -130,6 +163,7 @@ class ObjectTable:
         """Wake every waiter: the runtime is going away."""
         with self._lock:
             self._closed = True
+            self._stream_changed.notify_all()
             waiters = [w for ws in self._waiters.values() for w in ws]
             self._waiters.clear()
         for waiter in waiters:

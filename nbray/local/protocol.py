@@ -101,6 +101,14 @@ class PutObject(NamedTuple):
     value: Payload
 
 
+class Yielded(NamedTuple):
+    """A streaming task yielded its next item."""
+
+    task_id: TaskId
+    object_id: ObjectId
+    value: Payload
+
+
 class Allocate(NamedTuple):
     """The worker needs a block of `size` bytes of the arena for a large value."""
 

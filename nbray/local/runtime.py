@@ -123,6 +123,9 @@ class Runtime:
             assert isinstance(value, (Serialized, InStore))
             self.table.store(oid, value)
 
+    def _append_to_stream(self, instruction: ins.AppendToStream) -> None:
+        self.table.append_to_stream(instruction.task_id, instruction.object_id)
+
     def _discard_values(self, instruction: ins.DiscardValues) -> None:
         for value in instruction.values:
             if isinstance(value, InStore):
@@ -226,6 +229,7 @@ _CARRY_OUT: dict[type, Callable[[Runtime, ins.Instruction], None]] = {
     ins.Dispatch: Runtime._dispatch,  # type: ignore[dict-item]
     ins.StoreValues: Runtime._store_values,  # type: ignore[dict-item]
     ins.DiscardValues: Runtime._discard_values,  # type: ignore[dict-item]
+    ins.AppendToStream: Runtime._append_to_stream,  # type: ignore[dict-item]
     ins.StoreError: Runtime._store_error,  # type: ignore[dict-item]
     ins.FreeObjects: Runtime._free,  # type: ignore[dict-item]
     ins.Publish: Runtime._publish,  # type: ignore[dict-item]

@@ -26,13 +26,16 @@ from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
+STREAMED_RETURNS = -1
+
+
 @dataclass(frozen=True, slots=True)
 class TaskBody:
     """The part of a task spec that only the worker looks at."""
 
     function: FunctionBlob  # for an actor's creation: its class; for a method call: unused
     arguments: Serialized
-    num_returns: int
+    num_returns: int  # STREAMED_RETURNS for a streaming generator
     retry_exceptions: bytes | bool = False  # True, False, or the pickled exception classes
     method: str = ""  # an actor method call: the method's name
     creates_actor: bool = False
@@ -73,10 +76,11 @@ def make_task_spec(
     actor = actor or ActorTarget(TaskKind.TASK)
     if actor.handle is not None:
         contained = (*contained, actor.handle)
+    num_returns = 1 if options.streaming else int(options.num_returns)  # a stream: its end
     body = TaskBody(
         function,
         arguments,
-        options.num_returns,
+        STREAMED_RETURNS if options.streaming else num_returns,
         _retry_on(options),
         actor.method,
         actor.kind is TaskKind.ACTOR_CREATION,
@@ -85,7 +89,7 @@ def make_task_spec(
     return TaskSpec(
         task_id=task_id,
         name=name,
-        return_ids=tuple(ids.object_id() for _ in range(options.num_returns)),
+        return_ids=tuple(ids.object_id() for _ in range(num_returns)),
         dependencies=dependencies,
         contained_ids=contained,
         captured_ids=function.captured_ids,
@@ -192,6 +196,7 @@ def run_task(
     body: TaskBody,
     resolved: Mapping[ObjectId, Any],
     load_value: Callable[[ObjectId, Any], Any],
+    emit: Callable[[Any], None] | None = None,
 ) -> Returned | Raised:
     """Call the function with its arguments, top-level refs replaced by their values. Whatever
     fails — loading the function, its arguments, the call, pickling the results — is the task's
@@ -203,7 +208,12 @@ def run_task(
         args = [_resolve(a, dependencies) for a in raw_args]
         kwargs = {k: _resolve(v, dependencies) for k, v in raw_kwargs.items()}
         result = function(*args, **kwargs)
-        results = _split_returns(result, body.num_returns, name)
+        if body.num_returns == STREAMED_RETURNS:
+            assert emit is not None, "nbray bug: a streaming task without a stream"
+            for item in result:  # each item leaves as soon as it is made
+                emit(item)
+            result = None  # the stream's end
+        results = _split_returns(result, max(body.num_returns, 1), name)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
     except BaseException as error:  # everything a task raises is its result
         return describe_failure(name, error, _retryable(error, body.retry_exceptions))

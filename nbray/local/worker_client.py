@@ -156,6 +156,14 @@ class WorkerClient:
         )
         return split_ready(refs, self._request(message).ready, num_returns)
 
+    def yield_item(self, task_id: TaskId, value: Any) -> None:
+        """A streaming task's next item, sent at once."""
+        serialized = serialize(value, what="value yielded by a streaming task")
+        self.send(protocol.Yielded(task_id, self._ids.object_id(), self.place(serialized)))
+
+    def next_streamed(self, end: ObjectRef[Any], index: int, timeout: float | None) -> NoReturn:
+        _not_in_a_task("iterating a streaming generator")
+
     # ---- the object store ----------------------------------------------------------------
 
     def load(self, object_id: ObjectId, payload: Payload) -> Any:

@@ -100,6 +100,7 @@ def _execute(
             task.body,
             task.resolved,
             client.load,
+            lambda item: client.yield_item(task.task_id, item),
         )
     finally:
         _running_task = False

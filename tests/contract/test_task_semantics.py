@@ -135,3 +135,58 @@ def test_cancelled_state(local_ray: Any, tmp_path: Path) -> None:
     assert isinstance(queued.exception(), TaskCancelledError)
     with open(fifo, "w") as gate:
         gate.write("go")
+
+
+@nbray.remote(num_returns="streaming")
+def count_to(n: int) -> Any:
+    for i in range(n):
+        yield i * 10
+
+
+@nbray.remote(num_returns="streaming")
+def fails_after(n: int) -> Any:
+    yield from range(n)
+    raise ValueError("stream broke")
+
+
+def test_streaming_generators(ray: Any) -> None:
+    stream = count_to.remote(4)
+    assert isinstance(stream, nbray.ObjectRefGenerator)
+    assert [ray.get(ref) for ref in stream] == [0, 10, 20, 30]
+    assert ray.get(stream.completed()) is None
+    broken = list(fails_after.remote(2))
+    assert ray.get(broken[:2]) == [0, 1]
+    with pytest.raises(ValueError, match="stream broke"):
+        ray.get(broken[2])
+
+    async def consume() -> list[int]:
+        return [await ref async for ref in count_to.remote(3)]
+
+    assert asyncio.run(consume()) == [0, 10, 20]
+
+
+def test_streamed_items_live_while_referenced(ray: Any) -> None:
+    freed: list[Any] = []
+    unsubscribe = nbray.events.subscribe(
+        lambda e: freed.append(e.object_id) if isinstance(e, nbray.events.ObjectFreed) else None
+    )
+    stream = count_to.remote(3)
+    kept = next(stream)
+    ray.wait([stream.completed()])
+    del stream  # the items nobody took go with it; the one taken stays
+    import gc
+
+    gc.collect()
+    nbray.events.snapshot()
+    unsubscribe()
+    assert ray.get(kept) == 0 and kept.id not in freed
+    assert len([f for f in freed if f != kept.id]) >= 2
+
+
+def test_generators_with_a_fixed_num_returns_check_the_count(ray: Any) -> None:
+    @nbray.remote(num_returns=3)
+    def two() -> Any:
+        yield from range(2)
+
+    with pytest.raises(ValueError, match="num_returns=3 but returned 2"):
+        ray.get(two.remote()[0])

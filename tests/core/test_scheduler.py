@@ -8,6 +8,7 @@ import pytest
 
 from nbray.core import events as ev
 from nbray.core.instructions import (
+    AppendToStream,
     DiscardValues,
     Dispatch,
     FreeObjects,
@@ -383,3 +384,20 @@ def test_recursive_cancel_reaches_the_tasks_a_task_submitted() -> None:
     h.submit(other)
     h.handle(ev.CancelRequested(parent.task_id, False, h.now(), recursive=False))
     assert h.state.task_state(other.task_id) is TaskState.READY
+
+
+def test_a_streams_items_live_with_its_end_until_taken() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    spec = h.spec("stream")
+    h.submit(spec)
+    end = spec.return_ids[0]
+    items = [h.ids.object_id() for _ in range(2)]
+    for item in items:
+        out = h.handle(ev.TaskYielded(spec.task_id, worker, item, b"v", 1, (), h.now()))
+        assert AppendToStream(spec.task_id, item) in out
+    h.returned(spec, worker)
+    h.handle(ev.RefsChanged(0, ((items[0], +1),), h.now()))  # the caller took the first
+    out = h.drop(end)
+    assert FreeObjects((end, items[1])) in out
+    assert FreeObjects((items[0],)) in h.drop(items[0])

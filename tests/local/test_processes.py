@@ -289,3 +289,17 @@ def test_max_concurrency_runs_calls_side_by_side(local_ray: Any) -> None:
     meeting = Meeting.options(max_concurrency=2).remote()
     assert sorted(nbray.get([meeting.arrive.remote(), meeting.arrive.remote()])) == [0, 1]
     assert nbray.get([meeting.wait_for.remote("a"), meeting.wait_for.remote("b")]) == ["a", "b"]
+
+
+def test_streamed_items_arrive_while_the_task_still_runs(local_ray: Any, fifo: str) -> None:
+    @nbray.remote(num_returns="streaming")
+    def first_then_wait(gate: str) -> Any:
+        yield "first"
+        with open(gate) as opened:
+            yield opened.read()
+
+    stream = first_then_wait.remote(fifo)
+    assert nbray.get(next(stream)) == "first"  # the task is blocked on the FIFO meanwhile
+    release(fifo, "second")
+    assert nbray.get(next(stream)) == "second"
+    assert list(stream) == []
