@@ -270,6 +270,13 @@ def cancel(object_ref: ObjectRef[Any], *, force: bool = False, recursive: bool =
 # ---- resources -------------------------------------------------------------------------
 
 
+def get_gpu_ids() -> list[int]:
+    """The GPUs the running task (or actor) may use, as in its CUDA_VISIBLE_DEVICES; [] in
+    the driver."""
+    ids: list[int] = current_backend().gpu_ids()
+    return ids
+
+
 def cluster_resources() -> dict[str, float]:
     return dict(current_backend().snapshot().total)
 

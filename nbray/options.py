@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 
+from nbray.core.gpus import check_request
 from nbray.core.resources import Resources
 
 STREAMING = "streaming"
@@ -71,7 +72,9 @@ class TaskOptions:
     def resource_request(self) -> Resources:
         if not isinstance(self.resources, Mapping):
             raise TypeError(f"resources must be a dict of name -> amount, got {self.resources!r}.")
-        return Resources.of(self.num_cpus, self.num_gpus, self.resources)
+        request = Resources.of(self.num_cpus, self.num_gpus, self.resources)
+        check_request(self.num_gpus or 0)
+        return request
 
 
 _IGNORED_ACTOR_OPTIONS = frozenset(

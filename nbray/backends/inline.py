@@ -42,7 +42,8 @@ class InlinePool:
     def __init__(self) -> None:
         self.started: deque[WorkerId] = deque()
         self.stopped: deque[WorkerId] = deque()
-        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Payload]]] = deque()
+        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Payload], tuple[int, ...]]]
+        self.runs = deque()
         self.functions = FunctionCache()
         self.hosts: dict[TaskId | None, ActorHost] = {None: ActorHost()}  # by actor
 
@@ -56,9 +57,13 @@ class InlinePool:
         pass  # the task runs on this very thread: it can only be interrupted by Ctrl-C
 
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
+        self,
+        worker_id: WorkerId,
+        spec: TaskSpec,
+        resolved: Mapping[ObjectId, Payload],
+        gpu_ids: tuple[int, ...],
     ) -> None:
-        self.runs.append((worker_id, spec, resolved))
+        self.runs.append((worker_id, spec, resolved, gpu_ids))
 
 
 class InlineBackend(Driver):
@@ -69,6 +74,7 @@ class InlineBackend(Driver):
         self._pool = InlinePool()
         self._runtime = Runtime(config, self._pool, self.table, self.store)
         self._running: list[WorkerId] = []  # the virtual workers whose tasks are on the stack
+        self._hosts_running: list[ActorHost] = []
         self._send(ev.RuntimeStarted(time.time()))
 
     @property
@@ -98,12 +104,19 @@ class InlineBackend(Driver):
                 self._run(*pool.runs.popleft())
 
     def _run(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
+        self,
+        worker_id: WorkerId,
+        spec: TaskSpec,
+        resolved: Mapping[ObjectId, Payload],
+        gpu_ids: tuple[int, ...],
     ) -> None:
         body = spec.body
         assert isinstance(body, TaskBody)
         host = self._pool.hosts.setdefault(spec.actor_id, ActorHost())
+        if not body.method:  # an actor's calls keep the devices its constructor got
+            host.gpu_ids = gpu_ids
         self._running.append(worker_id)
+        self._hosts_running.append(host)
         try:
             outcome = run_task(
                 lambda: host.callable_for(body, self._pool.functions),
@@ -117,6 +130,7 @@ class InlineBackend(Driver):
                 outcome = place_results(outcome, spec.name, self.place)
         finally:
             self._running.pop()
+            self._hosts_running.pop()
         now = time.time()
         if isinstance(outcome, Raised):
             event: ev.Event = ev.TaskRaised(
@@ -127,6 +141,9 @@ class InlineBackend(Driver):
             contained = tuple(v.contained_ids for v in outcome.values)
             event = ev.TaskReturned(spec.task_id, worker_id, outcome.values, sizes, contained, now)
         self._runtime.handle(event)
+
+    def gpu_ids(self) -> list[int]:
+        return list(self._hosts_running[-1].gpu_ids) if self._hosts_running else []
 
     def _yield(self, spec: TaskSpec, worker_id: WorkerId, item: Any) -> None:
         value = self.place(serialize(item, what="value yielded by a streaming task"))

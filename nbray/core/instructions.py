@@ -21,10 +21,12 @@ class StopWorker:
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
-    """Run `spec` on `worker_id`; its top-level dependencies are available in the store."""
+    """Run `spec` on `worker_id`; its top-level dependencies are available in the store.
+    `gpu_ids` are the devices it may use (its CUDA_VISIBLE_DEVICES)."""
 
     spec: TaskSpec
     worker_id: WorkerId
+    gpu_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 from nbray.core import events as ev
 from nbray.core import failures
 from nbray.core.actors import Actor, ActorState
+from nbray.core.gpus import GpuDevices
 from nbray.core.ids import ObjectId, TaskId, WorkerId, format_id
 from nbray.core.instructions import (
     AppendToStream,
@@ -120,6 +121,7 @@ class _Worker:
     holds: Resources = _NOTHING
     calls: dict[bytes, int] = field(default_factory=dict)  # tasks run, by function (max_calls)
     actor: TaskId | None = None  # the actor this worker was spawned for
+    gpus: tuple[int, ...] = ()  # the devices its task (or actor) uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,7 @@ class SchedulerState:
         self._ready: dict[Resources, deque[TaskId]] = {}
         self._idle: list[WorkerId] = []
         self._available = config.total
+        self._gpus = GpuDevices(config.total.get("GPU", 0))
         self._next_worker = 1
         self._startup_failures = 0
         self._log: deque[Transition] = deque(maxlen=STORY_LENGTH)
@@ -343,6 +346,10 @@ class SchedulerState:
             self._idle.remove(event.worker_id)
         self._available += worker.holds
         worker.holds = _NOTHING
+        if worker.gpus:
+            owner = self._tasks.get(worker.task) if worker.task is not None else None
+            spec = owner.spec if owner is not None else self._actors[worker.actor].creation  # type: ignore[index]
+            self._give_back_gpus(worker, spec)
         if worker.actor is not None:
             self._actor_worker_died(self._actors[worker.actor], event)
             return
@@ -423,17 +430,18 @@ class SchedulerState:
     def _transition_ready_running(self, task: _Task, time: float) -> None:
         worker_id = task.worker
         assert worker_id is not None
+        worker = self._workers[worker_id]
         if task.spec.actor_id is None:  # a plain task takes an idle worker and its resources
-            worker = self._workers[worker_id]
             worker.state, worker.task, worker.holds = (
                 WorkerState.BUSY,
                 task.spec.task_id,
                 task.spec.resources,
             )
             self._available -= task.spec.resources
-        else:  # the actor's own worker, whose resources the actor holds
+            worker.gpus = self._take_gpus(task.spec)
+        else:  # the actor's own worker, whose resources (and GPUs) the actor holds
             self._actors[task.spec.actor_id].running.add(task.spec.task_id)
-        self._emit(Dispatch(task.spec, worker_id))
+        self._emit(Dispatch(task.spec, worker_id, worker.gpus))
         self._emit(Publish(ev.TaskStarted(task.spec.task_id, worker_id, time)))
 
     def _transition_running_finished(self, task: _Task, time: float) -> None:
@@ -542,6 +550,7 @@ class SchedulerState:
         if worker is not None and worker.task == task.spec.task_id:
             self._available += worker.holds
             worker.holds, worker.task = _NOTHING, None
+            self._give_back_gpus(worker, task.spec)
             if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
                 worker.state = WorkerState.IDLE
                 self._idle.append(worker_id)  # type: ignore[arg-type]
@@ -573,6 +582,15 @@ class SchedulerState:
         worker.holds = _NOTHING
         self._emit(StopWorker(worker_id))
 
+    def _take_gpus(self, spec: TaskSpec) -> tuple[int, ...]:
+        devices = self._gpus.assign(spec.resources.get("GPU", 0))
+        assert devices is not None, "dispatched without free devices"
+        return devices
+
+    def _give_back_gpus(self, worker: _Worker, spec: TaskSpec) -> None:
+        self._gpus.release(worker.gpus, spec.resources.get("GPU", 0))
+        worker.gpus = ()
+
     # ---- actors --------------------------------------------------------------------------
 
     def _enqueue_call(self, task: _Task) -> ErrorInfo | None:
@@ -590,8 +608,9 @@ class SchedulerState:
         worker_id = WorkerId(self._next_worker)
         self._next_worker += 1
         resources = actor.creation.resources
+        gpus = self._take_gpus(actor.creation)
         self._workers[worker_id] = _Worker(
-            WorkerState.STARTING, holds=resources, actor=actor.creation.task_id
+            WorkerState.STARTING, holds=resources, actor=actor.creation.task_id, gpus=gpus
         )
         self._available -= resources
         actor.worker = worker_id
@@ -605,7 +624,7 @@ class SchedulerState:
         if creation is not None and creation.state is TaskState.READY:
             self._transition(creation, TaskState.RUNNING, "constructing", time)
         else:  # a restart: the creation task is long finished, run its constructor again
-            self._emit(Dispatch(actor.creation, worker_id))
+            self._emit(Dispatch(actor.creation, worker_id, self._workers[worker_id].gpus))
 
     def _restarted(
         self, task_id: TaskId, worker_id: WorkerId, error: ErrorInfo | None, time: float
@@ -713,7 +732,11 @@ class SchedulerState:
                 queue.popleft()  # cancelled or failed while queued
             if not queue:
                 del self._ready[shape]
-            elif shape.fits_in(self._available) and (best is None or queue[0] < best.spec.task_id):
+            elif (
+                shape.fits_in(self._available)
+                and self._gpus.can_assign(shape.get("GPU", 0))
+                and (best is None or queue[0] < best.spec.task_id)
+            ):
                 best = self._tasks[queue[0]]
         return best
 
@@ -768,6 +791,7 @@ class SchedulerState:
             if task.state is TaskState.RUNNING:
                 assert task.worker in self._workers, f"task {tid} runs on a missing worker"
         self._refs.validate(task_holds)
+        self._gpus.validate()
 
 
 def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:

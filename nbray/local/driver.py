@@ -190,6 +190,9 @@ class Driver:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)
 
+    def gpu_ids(self) -> list[int]:
+        return []  # the driver is given no GPUs: tasks are
+
     # ---- actors ----------------------------------------------------------------------------
 
     def kill_actor(self, actor_id: TaskId, no_restart: bool) -> None:

@@ -33,6 +33,7 @@ class ExecuteTask(NamedTuple):
     name: str
     body: TaskBody  # its function's bytes dropped when the worker has it cached already
     resolved: dict[ObjectId, Payload]
+    gpu_ids: tuple[int, ...] = ()
 
 
 class ObjectsReply(NamedTuple):

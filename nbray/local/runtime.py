@@ -41,7 +41,11 @@ class WorkerPool(Protocol):
     def stop(self, worker_id: WorkerId) -> None: ...
     def interrupt(self, worker_id: WorkerId) -> None: ...
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
+        self,
+        worker_id: WorkerId,
+        spec: TaskSpec,
+        resolved: Mapping[ObjectId, Payload],
+        gpu_ids: tuple[int, ...],
     ) -> None: ...
 
 
@@ -116,7 +120,7 @@ class Runtime:
 
     def _dispatch(self, instruction: ins.Dispatch) -> None:
         resolved = {oid: self.payload_of(oid) for oid in instruction.spec.dependencies}
-        self.pool.dispatch(instruction.worker_id, instruction.spec, resolved)
+        self.pool.dispatch(instruction.worker_id, instruction.spec, resolved, instruction.gpu_ids)
 
     def _store_values(self, instruction: ins.StoreValues) -> None:
         for oid, value in zip(instruction.object_ids, instruction.values, strict=True):

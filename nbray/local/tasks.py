@@ -139,6 +139,7 @@ class ActorHost:
     def __init__(self) -> None:
         self.instance: Any = None
         self.concurrency = 1
+        self.gpu_ids: tuple[int, ...] = ()  # of the running task, or for good of the actor
         self._loop: Any = None
 
     def callable_for(self, body: TaskBody, functions: FunctionCache) -> Callable[..., Any]:

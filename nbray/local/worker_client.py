@@ -26,7 +26,7 @@ from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemErr
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
-from nbray.local.tasks import ActorTarget, make_task_spec
+from nbray.local.tasks import ActorHost, ActorTarget, make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -46,6 +46,10 @@ class WorkerClient:
         self._send_lock = threading.Lock()
         self._waiting: dict[int, Future[Any]] | None = None  # concurrent mode: replies by request
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.host = ActorHost()  # what this worker runs: its actor, and its task's GPUs
+
+    def gpu_ids(self) -> list[int]:
+        return list(self.host.gpu_ids)
 
     @property
     def current_task(self) -> TaskId | None:

@@ -55,7 +55,7 @@ def main(argv: list[str]) -> None:
 
 def serve(channel: Connection, client: WorkerClient) -> None:
     functions = FunctionCache()
-    host = ActorHost()
+    host = client.host
     while True:
         try:
             task = protocol.receive(channel)
@@ -91,6 +91,8 @@ def _execute(
     task: protocol.ExecuteTask, functions: FunctionCache, host: ActorHost, client: WorkerClient
 ) -> Returned | Raised:
     global _running_task
+    if not task.body.method:  # an actor's calls keep the devices its constructor got
+        _use_gpus(host, task.gpu_ids)
     _running_task = host.concurrency == 1  # SIGUSR1 interrupts the main thread only
     try:
         client.current_task = task.task_id  # the parent of what it submits
@@ -108,6 +110,14 @@ def _execute(
     if isinstance(outcome, Returned):
         outcome = place_results(outcome, task.name, client.place)
     return outcome
+
+
+def _use_gpus(host: ActorHost, gpu_ids: tuple[int, ...]) -> None:
+    host.gpu_ids = gpu_ids
+    if gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))
+    else:  # not the previous task's devices
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
 
 
 def _interrupt_task(signum: int, frame: FrameType | None) -> None:

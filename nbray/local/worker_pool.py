@@ -74,7 +74,11 @@ class ProcessPool:
             _signal(worker, signal.SIGUSR1)  # the worker raises KeyboardInterrupt in its task
 
     def dispatch(
-        self, worker_id: WorkerId, spec: TaskSpec, resolved: Mapping[ObjectId, Payload]
+        self,
+        worker_id: WorkerId,
+        spec: TaskSpec,
+        resolved: Mapping[ObjectId, Payload],
+        gpu_ids: tuple[int, ...],
     ) -> None:
         worker = self.workers[worker_id]
         body = spec.body
@@ -83,7 +87,7 @@ class ProcessPool:
         if function.function_id in worker.functions:  # cached there: send only its id
             body = dataclasses.replace(body, function=dataclasses.replace(function, data=b""))
         worker.functions.add(function.function_id)
-        message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved))
+        message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved), gpu_ids)
         self.send(worker_id, message)
 
     # ---- for the event loop --------------------------------------------------------------

@@ -190,3 +190,34 @@ def test_generators_with_a_fixed_num_returns_check_the_count(ray: Any) -> None:
 
     with pytest.raises(ValueError, match="num_returns=3 but returned 2"):
         ray.get(two.remote()[0])
+
+
+def test_tasks_and_actors_see_their_gpus(ray: Any) -> None:
+    inline = api.current_backend().kind == "inline"
+    nbray.shutdown()
+    nbray.init(num_cpus=2, num_gpus=2, local_mode=inline)
+
+    @nbray.remote(num_gpus=1)
+    def devices() -> tuple[list[int], str | None]:
+        return nbray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    @nbray.remote(num_gpus=0.5)
+    def half() -> list[int]:
+        return nbray.get_gpu_ids()
+
+    @nbray.remote(num_gpus=1)
+    class OnAGpu:
+        def devices(self) -> list[int]:
+            return nbray.get_gpu_ids()
+
+    ids, visible = ray.get(devices.remote())
+    assert len(ids) == 1 and ids[0] in (0, 1)
+    if not inline:  # inline tasks run in the driver: its environment is left alone
+        assert visible == str(ids[0])
+    assert len(ray.get(half.remote())) == 1
+    actor = OnAGpu.remote()
+    assert ray.get(actor.devices.remote()) == ray.get(actor.devices.remote())
+    assert len(ray.get(actor.devices.remote())) == 1
+    assert nbray.get_gpu_ids() == []
+    with pytest.raises(ValueError, match="whole number"):
+        devices.options(num_gpus=1.5)
