@@ -40,6 +40,11 @@ def last_element(array: Any) -> float:
 # ---- the systems ----------------------------------------------------------------------------
 
 
+class Echo:
+    def noop(self) -> None:
+        return None
+
+
 class RayLike:
     """nbray and Ray share an API: one adapter serves both."""
 
@@ -48,7 +53,15 @@ class RayLike:
         module.init(num_cpus=WORKERS, **init)
         self.noop = module.remote(noop)
         self.last = module.remote(last_element)
+        self.actor = module.remote(Echo).remote()
         module.get([self.noop.remote() for _ in range(100)])  # workers up and warm
+        module.get([self.actor.noop.remote() for _ in range(100)])
+
+    def actor_round_trip(self) -> None:
+        self.module.get(self.actor.noop.remote())
+
+    def actor_calls(self, n: int) -> None:
+        self.module.get([self.actor.noop.remote() for _ in range(n)])
 
     def round_trip(self) -> None:
         self.module.get(self.noop.remote())
@@ -142,8 +155,11 @@ def timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-def round_trips(system: Any, n: int = 2000, repeats: int = 5) -> list[list[float]]:
-    samples = [timed(system.round_trip) for _ in range(n)]
+def round_trips(
+    system: Any, call: Callable[[], Any] | None = None, n: int = 2000, repeats: int = 5
+) -> list[list[float]]:
+    call = call or system.round_trip
+    samples = [timed(call) for _ in range(n)]
     return [samples[i::repeats] for i in range(repeats)]
 
 
@@ -206,6 +222,16 @@ def workloads() -> list[Workload]:
         ),
         Workload(
             "10k no-op tasks", "ops/s", lambda s: [10_000 / timed(lambda: s.submit_many(10_000)) for _ in range(3)]
+        ),
+        Workload(
+            "actor call round trip, median",
+            "s",
+            lambda s: [statistics.median(r) for r in round_trips(s, s.actor_round_trip)],
+        ),
+        Workload(
+            "10k actor calls",
+            "ops/s",
+            lambda s: [10_000 / timed(lambda: s.actor_calls(10_000)) for _ in range(3)],
         ),
         *put_get(100 * MB),
         *put_get(1000 * MB),

@@ -38,6 +38,25 @@ echo_and_get.remote([a, b, c])
 # -> prints args: [ObjectRef(...), ObjectRef(...), ObjectRef(...)]
 #           values: [1, 2, 3]
 
+@ray.remote  # nbray: the docs leave `Actor` undefined
+class Actor:  # nbray: an actor that shows what it was given
+    def __init__(self, arg):  # nbray: (the docs leave `Actor` undefined)
+        print("actor got", arg)  # nbray: (the docs leave `Actor` undefined)
+
+    def method(self, arg):  # nbray: (the docs leave `Actor` undefined)
+        print("method got", arg)  # nbray: (the docs leave `Actor` undefined)
+
+
+obj = ray.put("obj")  # nbray: the docs leave `obj` undefined
+
+# Examples of passing objects to actor constructors.
+actor_handle = Actor.remote(obj)  # by-value
+actor_handle = Actor.remote([obj])  # by-reference
+
+# Examples of passing objects to actor method calls.
+actor_handle.method.remote(obj)  # by-value
+actor_handle.method.remote([obj])  # by-reference
+
 # Put the values (1, 2, 3) into Ray's object store.
 a, b, c = ray.put(1), ray.put(2), ray.put(3)
 

@@ -35,6 +35,8 @@ class GpuDevices:
         return (index,)
 
     def can_assign(self, amount: float) -> bool:
+        if not amount:
+            return True
         devices = self.assign(amount)
         if devices is None:
             return False

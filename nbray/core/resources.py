@@ -75,6 +75,10 @@ class Resources(Mapping[str, float]):
             if amount > total._units.get(name, 0)
         }
 
+    def get(self, name: str, default: float = 0.0) -> float:  # type: ignore[override]
+        units = self._units.get(name)  # no KeyError on the hot path (Mapping.get raises one)
+        return default if units is None else units / _UNITS
+
     def __getitem__(self, name: str) -> float:
         return self._units[name] / _UNITS
 

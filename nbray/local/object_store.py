@@ -35,8 +35,8 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.arena import ArenaAllocator, layout
 from nbray.core.ids import ObjectId, format_id
@@ -51,8 +51,7 @@ _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 _SPILL_PREFIX = f"nbray-spill-{os.getuid()}-"
 
 
-@dataclass(frozen=True, slots=True)
-class InStore:
+class InStore(NamedTuple):
     """Where a value lives in the arena."""
 
     offset: int
@@ -247,7 +246,7 @@ class ObjectStore:
             offset = self._allocator.allocate(spilled.block.block_size)
             if offset is None:
                 return False
-            location = replace(spilled.block, offset=offset)
+            location = spilled.block._replace(offset=offset)
             with open(spilled.path, "rb") as file:
                 file.readinto(self.arena.block(location, for_writing=True))
             table.replace(object_id, location)

@@ -12,7 +12,7 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cloudpickle
 
@@ -29,9 +29,9 @@ _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.se
 STREAMED_RETURNS = -1
 
 
-@dataclass(frozen=True, slots=True)
-class TaskBody:
-    """The part of a task spec that only the worker looks at."""
+class TaskBody(NamedTuple):
+    """The part of a task spec that only the worker looks at (a NamedTuple: it is sent with
+    every task)."""
 
     function: FunctionBlob  # for an actor's creation: its class; for a method call: unused
     arguments: Serialized

@@ -113,6 +113,8 @@ def _execute(
 
 
 def _use_gpus(host: ActorHost, gpu_ids: tuple[int, ...]) -> None:
+    if gpu_ids == host.gpu_ids:
+        return  # most often: no GPUs, again
     host.gpu_ids = gpu_ids
     if gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids))

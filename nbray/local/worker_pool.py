@@ -11,7 +11,6 @@ the worker's parent-death signal fires when the thread that spawned it exits (pr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import socket
@@ -52,7 +51,7 @@ class ProcessPool:
         ours, theirs = socket.socketpair()
         store = self._store
         arguments = (theirs.fileno(), os.getpid(), store.fd, store.capacity)
-        command = [sys.executable, "-m", "nbray.local.worker_main", *map(str, arguments)]
+        command = [*_python(), "-m", "nbray.local.worker_main", *map(str, arguments)]
         env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id), "PYTHONPATH": _python_path()}
         process = subprocess.Popen(
             command, pass_fds=[theirs.fileno(), store.fd], stdin=subprocess.DEVNULL, env=env
@@ -85,7 +84,7 @@ class ProcessPool:
         assert isinstance(body, TaskBody)
         function = body.function
         if function.function_id in worker.functions:  # cached there: send only its id
-            body = dataclasses.replace(body, function=dataclasses.replace(function, data=b""))
+            body = body._replace(function=function._replace(data=b""))
         worker.functions.add(function.function_id)
         message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved), gpu_ids)
         self.send(worker_id, message)
@@ -151,6 +150,13 @@ class ProcessPool:
         if worker.channel is not None:
             worker.channel.close()
             worker.channel = None
+
+
+def _python() -> list[str]:
+    """The interpreter, told not to put the working directory first on sys.path (-P, Python
+    3.11+): a worker must import the driver's nbray, not another copy that happens to sit in
+    the directory the notebook runs in."""
+    return [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
 
 
 def _python_path() -> str:

@@ -303,3 +303,14 @@ def test_streamed_items_arrive_while_the_task_still_runs(local_ray: Any, fifo: s
     release(fifo, "second")
     assert nbray.get(next(stream)) == "second"
     assert list(stream) == []
+
+
+def test_workers_import_the_drivers_nbray_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    impostor = tmp_path / "nbray"
+    impostor.mkdir()
+    (impostor / "__init__.py").write_text("raise ImportError('the wrong nbray')\n")
+    monkeypatch.chdir(tmp_path)
+    nbray.init(num_cpus=1)
+    assert nbray.get(worker_pid.remote()) > 0
