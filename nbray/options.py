@@ -35,15 +35,11 @@ class TaskOptions:
 
     def updated(self, **options: Any) -> TaskOptions:
         """A copy with `options` applied, each checked; unknown names raise with a suggestion."""
-        known = {f.name for f in fields(self)}
-        for name in options:
-            if name in _NOT_YET_TASK_OPTIONS:
-                raise ValueError(f"nbray does not support the option {name!r} yet.")
-            if name not in known and name not in _IGNORED_TASK_OPTIONS:
-                raise TypeError(unknown_option(name, known | _IGNORED_TASK_OPTIONS, "remote"))
         if isinstance(options.get("retry_exceptions"), list):
             options["retry_exceptions"] = tuple(options["retry_exceptions"])
-        new = replace(self, **{k: v for k, v in options.items() if k in known})
+        new = replace(
+            self, **_known_options(self, options, _IGNORED_TASK_OPTIONS, _NOT_YET_TASK_OPTIONS)
+        )
         new.check()
         return new
 
@@ -96,13 +92,8 @@ class ActorOptions:
     name: str = ""
 
     def updated(self, **options: Any) -> ActorOptions:
-        known = {f.name for f in fields(self)}
-        for name in options:
-            if name in _NOT_YET_ACTOR_OPTIONS:
-                raise ValueError(f"nbray does not support the actor option {name!r} yet.")
-            if name not in known and name not in _IGNORED_ACTOR_OPTIONS:
-                raise TypeError(unknown_option(name, known | _IGNORED_ACTOR_OPTIONS, "an actor"))
-        new = replace(self, **{k: v for k, v in options.items() if k in known})
+        known = _known_options(self, options, _IGNORED_ACTOR_OPTIONS, _NOT_YET_ACTOR_OPTIONS)
+        new = replace(self, **known)
         _check_int("max_restarts", new.max_restarts, minimum=-1)
         _check_int("max_concurrency", new.max_concurrency, minimum=1)
         if not isinstance(new.name, str):
@@ -197,6 +188,21 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise TypeError(f"{name} must be an integer, got {value!r}.")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+
+
+def _known_options(
+    defaults: Any, options: dict[str, Any], ignored: frozenset[str], not_yet: frozenset[str]
+) -> dict[str, Any]:
+    """The options `defaults` (a dataclass of them) knows; Ray's that make no sense here are
+    dropped; any other name is refused, suggesting the closest known one."""
+    known = {f.name for f in fields(defaults)}
+    where = "an actor" if isinstance(defaults, ActorOptions) else "remote"
+    for name in options:
+        if name in not_yet:
+            raise ValueError(f"nbray does not support the option {name!r} yet.")
+        if name not in known and name not in ignored:
+            raise TypeError(unknown_option(name, known | ignored, where))
+    return {name: value for name, value in options.items() if name in known}
 
 
 def unknown_option(name: str, known: set[str] | frozenset[str], where: str) -> str:

@@ -17,6 +17,13 @@ def start_actor(h: Harness, actor: TaskSpec) -> WorkerId:
     return worker  # type: ignore[no-any-return]
 
 
+def alive_actor(h: Harness, **options: int) -> tuple[TaskSpec, WorkerId]:
+    actor = h.actor(**options)
+    worker = start_actor(h, actor)
+    h.returned(actor, worker)
+    return actor, worker
+
+
 def test_an_actor_gets_its_own_worker_and_runs_calls_in_order_one_at_a_time() -> None:
     h = Harness(cpus=1, workers=1)
     (pool_worker,) = h.start()
@@ -35,9 +42,7 @@ def test_an_actor_gets_its_own_worker_and_runs_calls_in_order_one_at_a_time() ->
 def test_a_call_waiting_for_its_argument_holds_back_the_calls_behind_it() -> None:
     h = Harness(cpus=1, workers=1)
     (pool_worker,) = h.start()
-    actor = h.actor()
-    worker = start_actor(h, actor)
-    h.returned(actor, worker)
+    actor, worker = alive_actor(h)
     slow = h.spec("slow")
     h.submit(slow)
     first, second = h.call(actor, deps=slow.return_ids), h.call(actor)
@@ -49,9 +54,7 @@ def test_a_call_waiting_for_its_argument_holds_back_the_calls_behind_it() -> Non
 def test_concurrency_lets_calls_overlap() -> None:
     h = Harness()
     h.start()
-    actor = h.actor(max_concurrency=2)
-    worker = start_actor(h, actor)
-    h.returned(actor, worker)
+    actor, _worker = alive_actor(h, max_concurrency=2)
     running = {}
     for _ in range(3):
         running |= dispatched(h.submit(h.call(actor)))
@@ -77,9 +80,7 @@ def test_a_failing_constructor_kills_the_actor_and_its_calls_say_why() -> None:
 def test_a_crashed_actor_restarts_while_it_may_and_then_dies() -> None:
     h = Harness()
     h.start()
-    actor = h.actor(max_restarts=1)
-    worker = start_actor(h, actor)
-    h.returned(actor, worker)
+    actor, worker = alive_actor(h, max_restarts=1)
     running, queued = h.call(actor), h.call(actor)
     h.submit(running)
     h.submit(queued)
@@ -98,9 +99,7 @@ def test_a_crashed_actor_restarts_while_it_may_and_then_dies() -> None:
 def test_kill_stops_the_actor_and_fails_its_calls() -> None:
     h = Harness()
     h.start()
-    actor = h.actor(max_restarts=5)
-    worker = start_actor(h, actor)
-    h.returned(actor, worker)
+    actor, worker = alive_actor(h, max_restarts=5)
     call = h.call(actor)
     h.submit(call)
     out = h.handle(ev.ActorKillRequested(actor.task_id, True, h.now()))
@@ -112,9 +111,7 @@ def test_kill_stops_the_actor_and_fails_its_calls() -> None:
 def test_an_actor_lives_while_a_handle_or_a_pending_call_does() -> None:
     h = Harness()
     h.start()
-    actor = h.actor()
-    worker = start_actor(h, actor)
-    h.returned(actor, worker)
+    actor, worker = alive_actor(h)
     call = h.call(actor)
     h.submit(call)
     handle = actor.return_ids[0]
