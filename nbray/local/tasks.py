@@ -141,6 +141,7 @@ class ActorHost:
         self.concurrency = 1
         self.gpu_ids: tuple[int, ...] = ()  # of the running task, or for good of the actor
         self._loop: Any = None
+        self._loop_lock = threading.Lock()
 
     def callable_for(self, body: TaskBody, functions: FunctionCache) -> Callable[..., Any]:
         if body.method:
@@ -163,10 +164,11 @@ class ActorHost:
     def _in_event_loop(self, method: Callable[..., Any]) -> Callable[..., Any]:
         import asyncio
 
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            if self.concurrency > 1:
-                threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        with self._loop_lock:  # concurrent calls must share one loop: their awaits meet there
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                if self.concurrency > 1:
+                    threading.Thread(target=self._loop.run_forever, daemon=True).start()
 
         def run(*args: Any, **kwargs: Any) -> Any:
             if self.concurrency > 1:
