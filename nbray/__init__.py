@@ -66,6 +66,20 @@ if TYPE_CHECKING:
     from nbray.remote_function import RemoteFunction
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext nbray`: start (or reuse) the runtime in this kernel; see nbray.jupyter."""
+    from nbray.jupyter.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext nbray`: stop the runtime; no process or shared memory is left."""
+    from nbray.jupyter.extension import unload
+
+    unload(ipython)
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"nbray.{name}")

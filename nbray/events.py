@@ -25,6 +25,7 @@ from nbray.core.events import (
     WorkerDied,
     WorkerStarted,
 )
+from nbray.core.ids import TaskId
 from nbray.core.scheduler import Snapshot
 
 
@@ -32,6 +33,11 @@ def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
     """Call `callback(event)` for each event of the running runtime; returns `unsubscribe`."""
     unsubscribe: Callable[[], None] = current_backend().subscribe(callback)
     return unsubscribe
+
+
+def cancel_task(task_id: TaskId, force: bool = False) -> None:
+    """Cancel a task named by its id (as the events name tasks), like `nbray.cancel(ref)`."""
+    current_backend().cancel_task(task_id, force, recursive=True)
 
 
 def snapshot() -> Snapshot:
@@ -52,6 +58,7 @@ __all__ = [
     "TaskSubmitted",
     "WorkerDied",
     "WorkerStarted",
+    "cancel_task",
     "set_context_provider",
     "snapshot",
     "subscribe",

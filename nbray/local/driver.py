@@ -185,7 +185,10 @@ class Driver:
     def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> None:
         task_id = ref.task_id()
         if task_id is not None:
-            self._send(ev.CancelRequested(task_id, force, time.time(), recursive))
+            self.cancel_task(task_id, force, recursive)
+
+    def cancel_task(self, task_id: TaskId, force: bool, recursive: bool) -> None:
+        self._send(ev.CancelRequested(task_id, force, time.time(), recursive))
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)

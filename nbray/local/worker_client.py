@@ -206,6 +206,9 @@ class WorkerClient:
     def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> NoReturn:
         _not_in_a_task("cancel")
 
+    def cancel_task(self, task_id: TaskId, force: bool, recursive: bool) -> NoReturn:
+        _not_in_a_task("cancel")
+
     def future(self, ref: ObjectRef[Any]) -> NoReturn:
         _not_in_a_task("ObjectRef.future / await")
 
