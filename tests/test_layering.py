@@ -22,8 +22,9 @@ LAYERS = [
     ],
     ["nbray.local"],
     ["nbray.backends"],
-    ["nbray.api", "nbray.remote_function", "nbray.actor", "nbray.events", "nbray.util", "nbray"],
+    ["nbray.api", "nbray.remote_function", "nbray.actor", "nbray.events", "nbray.util"],
     ["nbray.jupyter"],
+    ["nbray"],  # the package root: `import nbray` (lazy names) and `%load_ext nbray` (hooks)
 ]
 FORBIDDEN_BELOW_JUPYTER = ("IPython", "ipywidgets", "ipykernel", "comm", "ray")
 
