@@ -40,6 +40,7 @@ _IGNORED_INIT_OPTIONS = frozenset(
     }
 )
 _context_provider: Callable[[], object] | None = None
+_output_handler: Callable[[Any], None] | None = None
 _atexit_registered = False
 
 
@@ -122,6 +123,7 @@ def _start(config: RuntimeConfig) -> Any:
 
         backend = LocalBackend(config)
     backend.context_provider = _context_provider
+    backend.output_handler = _output_handler
     if not _atexit_registered:  # a courtesy (reports unfetched errors); cleanup never needs it
         atexit.register(shutdown)
         _atexit_registered = True
@@ -162,6 +164,17 @@ def set_context_provider(provider: Callable[[], object] | None) -> None:
     backend = _current.backend
     if backend is not None and hasattr(backend, "context_provider"):
         backend.context_provider = provider
+
+
+def set_output_handler(handler: Callable[[Any], None] | None) -> None:
+    """Call `handler(event)` with each `TaskOutput` (what tasks print), on the runtime's thread,
+    instead of writing it to this process's stdout/stderr (the notebook layer routes it to the
+    cell that submitted the task). None restores the default."""
+    global _output_handler
+    _output_handler = handler
+    backend = _current.backend
+    if backend is not None and hasattr(backend, "output_handler"):
+        backend.output_handler = handler
 
 
 # ---- objects ---------------------------------------------------------------------------

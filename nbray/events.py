@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nbray.api import current_backend, set_context_provider
+from nbray.api import current_backend, set_context_provider, set_output_handler
 from nbray.core.events import (
     Event,
     ObjectCreated,
@@ -20,6 +20,7 @@ from nbray.core.events import (
     TaskCancelled,
     TaskFailed,
     TaskFinished,
+    TaskOutput,
     TaskStarted,
     TaskSubmitted,
     WorkerDied,
@@ -54,12 +55,14 @@ __all__ = [
     "TaskCancelled",
     "TaskFailed",
     "TaskFinished",
+    "TaskOutput",
     "TaskStarted",
     "TaskSubmitted",
     "WorkerDied",
     "WorkerStarted",
     "cancel_task",
     "set_context_provider",
+    "set_output_handler",
     "snapshot",
     "subscribe",
 ]

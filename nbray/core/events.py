@@ -61,6 +61,17 @@ class TaskYielded:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskOutput:
+    """Text a task wrote to its stdout or stderr (Python or C code alike), in order."""
+
+    task_id: TaskId | None  # None: written by the worker outside any task
+    worker_id: WorkerId
+    stream: str  # "stdout" or "stderr"
+    text: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class TaskRaised:
     """A worker reports that its task raised. `value` is the serialized exception (opaque)."""
 
@@ -171,6 +182,7 @@ Event = (
     | TaskStarted
     | TaskReturned
     | TaskYielded
+    | TaskOutput
     | TaskRaised
     | TaskFinished
     | TaskFailed

@@ -280,6 +280,9 @@ class SchedulerState:
         created = ev.ObjectCreated(event.object_id, event.size, event.time, event.contained_ids)
         self._emit(Publish(replace(created, task_id=event.task_id)))
 
+    def _on_task_output(self, event: ev.TaskOutput) -> None:
+        self._emit(Publish(event))  # a fact for the notebook to route: nothing to decide
+
     def _on_task_raised(self, event: ev.TaskRaised) -> None:
         task = self._running_on(event.task_id, event.worker_id)
         if task is None:
@@ -818,6 +821,7 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
     ev.TaskYielded: SchedulerState._on_task_yielded,  # type: ignore[dict-item]
     ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
+    ev.TaskOutput: SchedulerState._on_task_output,  # type: ignore[dict-item]
     ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]
     ev.ActorKillRequested: SchedulerState._on_actor_kill_requested,  # type: ignore[dict-item]
     ev.RefsChanged: SchedulerState._on_refs_changed,  # type: ignore[dict-item]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,6 +59,7 @@ class Driver:
         self._named_actors: dict[str, tuple[Any, ...]] = {}  # name -> handle state (weak)
         self._names_lock = threading.Lock()
         self._open = True
+        self.output_handler: Callable[[ev.TaskOutput], None] | None = None
         set_tracker(self)
 
     # ---- to be provided by each backend --------------------------------------------------
@@ -193,6 +195,13 @@ class Driver:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)
 
+    def on_event(self, event: ev.Event) -> None:
+        """The driver's own subscriber: what tasks print goes to the output handler, or to
+        this process's stdout/stderr (as Ray's log_to_driver)."""
+        if isinstance(event, ev.TaskOutput):
+            handler = self.output_handler or echo_output
+            handler(event)
+
     def gpu_ids(self) -> list[int]:
         return []  # the driver is given no GPUs: tasks are
 
@@ -306,6 +315,12 @@ def split_ready(
     ready = [r for r in refs if r.id in ready_set][:num_returns]
     chosen = {r.id for r in ready}
     return ready, [r for r in refs if r.id not in chosen]
+
+
+def echo_output(event: ev.TaskOutput) -> None:
+    stream = sys.stdout if event.stream == "stdout" else sys.stderr
+    stream.write(event.text)
+    stream.flush()
 
 
 def _mb(size: int) -> str:

@@ -110,6 +110,14 @@ class Yielded(NamedTuple):
     value: Payload
 
 
+class Output(NamedTuple):
+    """Text the worker's task wrote to fd 1 or fd 2."""
+
+    task_id: TaskId | None
+    stream: str
+    text: str
+
+
 class Allocate(NamedTuple):
     """The worker needs a block of `size` bytes of the arena for a large value."""
 

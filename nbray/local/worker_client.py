@@ -26,6 +26,7 @@ from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemErr
 from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
+from nbray.local.output import OutputCapture
 from nbray.local.tasks import ActorHost, ActorTarget, make_task_spec
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
@@ -47,6 +48,8 @@ class WorkerClient:
         self._waiting: dict[int, Future[Any]] | None = None  # concurrent mode: replies by request
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.host = ActorHost()  # what this worker runs: its actor, and its task's GPUs
+        self.capture: OutputCapture | None = None
+        self.output_task: TaskId | None = None  # the task its output is tagged with
 
     def gpu_ids(self) -> list[int]:
         return list(self.host.gpu_ids)

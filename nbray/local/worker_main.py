@@ -22,6 +22,7 @@ from nbray import _current
 from nbray.core.ids import WorkerId
 from nbray.local import protocol
 from nbray.local.object_store import Arena
+from nbray.local.output import OutputCapture
 from nbray.local.tasks import ActorHost, FunctionCache, Raised, Returned, place_results, run_task
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
@@ -49,6 +50,9 @@ def main(argv: list[str]) -> None:
     client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])), arena)
     _current.backend = client
     set_tracker(client)
+    client.capture = OutputCapture(
+        lambda stream, text: client.send(protocol.Output(client.output_task, stream, text))
+    )
     client.send(protocol.WorkerReady(os.getpid()))
     serve(channel, client)
 
@@ -79,8 +83,8 @@ def _run_and_report(
     task: protocol.ExecuteTask, functions: FunctionCache, host: ActorHost, client: WorkerClient
 ) -> None:
     outcome = _execute(task, functions, host, client)
-    sys.stdout.flush()  # a task's output leaves before its result, partial lines included
-    sys.stderr.flush()
+    if client.capture is not None:
+        client.capture.settle()  # a task's output leaves before its result, all of it
     if isinstance(outcome, Raised):
         client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value))
     else:
@@ -96,6 +100,7 @@ def _execute(
     _running_task = host.concurrency == 1  # SIGUSR1 interrupts the main thread only
     try:
         client.current_task = task.task_id  # the parent of what it submits
+        client.output_task = task.task_id  # what it writes is tagged with it
         outcome = run_task(
             lambda: host.callable_for(task.body, functions),
             task.name,
