@@ -295,9 +295,6 @@ class SchedulerState:
             self._transition(task, TaskState.READY, "raised; retrying", event.time)
         else:
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
-        if task.spec.kind is TaskKind.ACTOR_CREATION:
-            cause = f"its constructor raised {event.error.type_name}: {event.error.message}"
-            self._actor_is_dead(self._actors[task.spec.task_id], cause, event.time)
 
     def _on_cancel_requested(self, event: ev.CancelRequested) -> None:
         task = self._tasks.get(event.task_id)
@@ -525,6 +522,8 @@ class SchedulerState:
         """Forget a finished task, releasing its hold on its arguments."""
         del self._tasks[task.spec.task_id]
         self._children.pop(task.spec.task_id, None)
+        if task.spec.kind is TaskKind.ACTOR_CREATION and task.state is not TaskState.FINISHED:
+            self._creation_ended(task, time)
         held = _held_by(task.spec)
         self._refs.hold_for_task(held, -1)
         for oid in held:
@@ -640,6 +639,21 @@ class SchedulerState:
         else:
             cause = f"its constructor raised {error.type_name} on restart: {error.message}"
             self._actor_is_dead(actor, cause, time)
+
+    def _creation_ended(self, creation: _Task, time: float) -> None:
+        """An actor whose creation task failed or was cancelled — its constructor raised, its
+        request can never be met, an argument failed — is dead: its calls must not wait."""
+        actor = self._actors[creation.spec.task_id]
+        if actor.state is ActorState.DEAD:
+            return
+        error = creation.error
+        if error is None:
+            cause = "its creation was cancelled"
+        elif error.kind is ErrorKind.TASK_ERROR:
+            cause = f"its constructor raised {error.type_name}: {error.message}"
+        else:
+            cause = error.message
+        self._actor_is_dead(actor, cause, time)
 
     def _actor_is_alive(self, actor: Actor) -> None:
         actor.state = ActorState.ALIVE

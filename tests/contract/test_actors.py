@@ -134,3 +134,13 @@ def test_misuse_is_refused_clearly(ray: Any) -> None:
         Counter.options(max_restart=1)
     with pytest.raises(TypeError, match="actor handle"):
         nbray.kill("counter")  # type: ignore[arg-type]
+
+
+def test_an_actor_whose_creation_cannot_run_fails_its_calls(ray: Any) -> None:
+    needs_gpu = Counter.options(num_gpus=1).remote()  # the runtime has no GPU
+    with pytest.raises(ActorDiedError, match="GPU"):
+        ray.get(needs_gpu.add.remote())
+    failed_argument = BrokenConstructor.remote().ping.remote()
+    doomed = Counter.remote(failed_argument)  # its constructor's argument failed
+    with pytest.raises(ActorDiedError, match="cannot construct"):
+        ray.get(doomed.add.remote())
