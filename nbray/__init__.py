@@ -40,6 +40,7 @@ _LAZY = {
     "ObjectRef": "nbray.object_ref",
     "ObjectRefGenerator": "nbray.object_ref",
     "RemoteFunction": "nbray.remote_function",
+    "progress": "nbray.jupyter.progress",
 }
 _SUBMODULES = {"exceptions", "events", "util"}
 
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
         shutdown,
         wait,
     )
+    from nbray.jupyter.progress import progress
     from nbray.object_ref import ObjectRef, ObjectRefGenerator
     from nbray.remote_function import RemoteFunction
 
@@ -114,6 +116,7 @@ __all__ = [
     "is_initialized",
     "kill",
     "method",
+    "progress",
     "put",
     "remote",
     "shutdown",

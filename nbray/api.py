@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, Protocol, TypeVar, overload
 
 from nbray import _current
 from nbray.actor import ActorClass, ActorHandle
@@ -41,6 +42,7 @@ _IGNORED_INIT_OPTIONS = frozenset(
 )
 _context_provider: Callable[[], object] | None = None
 _output_handler: Callable[[Any], None] | None = None
+_blocking_observer: BlockingObserver | None = None
 _atexit_registered = False
 
 
@@ -177,6 +179,29 @@ def set_output_handler(handler: Callable[[Any], None] | None) -> None:
         backend.output_handler = handler
 
 
+class BlockingObserver(Protocol):
+    """Told when the caller blocks in `get`/`wait` on refs (the notebook shows progress after a
+    while, and turns an interrupt into cancelling the cell's tasks)."""
+
+    def __call__(
+        self, refs: Sequence[ObjectRef[Any]], call: str
+    ) -> contextlib.AbstractContextManager[object]: ...
+
+
+def set_blocking_observer(observer: BlockingObserver | None) -> None:
+    """`with observer(refs, "get"|"wait"):` wraps each blocking `get`/`wait` of this process."""
+    global _blocking_observer
+    _blocking_observer = observer
+
+
+def _blocking(
+    refs: Sequence[ObjectRef[Any]], call: str, timeout: float | None
+) -> contextlib.AbstractContextManager[object]:
+    if _blocking_observer is None or timeout == 0:
+        return contextlib.nullcontext()
+    return _blocking_observer(refs, call)
+
+
 # ---- objects ---------------------------------------------------------------------------
 
 
@@ -199,12 +224,17 @@ def get(object_refs: Any, *, timeout: float | None = None, return_exceptions: bo
     `return_exceptions=True` (an nbray extension, as in `asyncio.gather`), failed refs give
     their exception in place of a value instead of raising.
     """
+    __tracebackhide__ = True  # IPython shows the caller's frame, not nbray's
     _check_timeout(timeout, "get")
     _warn_if_in_async_code()
     if isinstance(object_refs, ObjectRef):
-        return current_backend().get([object_refs], timeout, return_exceptions)[0]
+        with _blocking([object_refs], "get", timeout):
+            return current_backend().get([object_refs], timeout, return_exceptions)[0]
     refs = _check_ref_list(object_refs, "get", allow_tuple=True)
-    return current_backend().get(refs, timeout, return_exceptions) if refs else []
+    if not refs:
+        return []
+    with _blocking(refs, "get", timeout):
+        return current_backend().get(refs, timeout, return_exceptions)
 
 
 _warned_about_async = False
@@ -250,6 +280,7 @@ def wait(
     Returns `(ready, not_ready)`, each in the order of the input list; `ready` has at most
     `num_returns` refs.
     """
+    __tracebackhide__ = True
     refs = _check_ref_list(object_refs, "wait", allow_tuple=False)
     if len(set(refs)) != len(refs):
         raise ValueError("wait() requires a list of unique object refs; remove the duplicates.")
@@ -264,7 +295,8 @@ def wait(
         )
     _check_timeout(timeout, "wait")
     result: tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]
-    result = current_backend().wait(refs, num_returns, timeout)
+    with _blocking(refs, "wait", timeout):
+        result = current_backend().wait(refs, num_returns, timeout)
     return result
 
 

@@ -11,8 +11,14 @@ with the caller's context (set by `set_context_provider`) in `spec.context`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from nbray.api import current_backend, set_context_provider, set_output_handler
+from nbray.api import (
+    current_backend,
+    set_blocking_observer,
+    set_context_provider,
+    set_output_handler,
+)
 from nbray.core.events import (
     Event,
     ObjectCreated,
@@ -28,6 +34,7 @@ from nbray.core.events import (
 )
 from nbray.core.ids import TaskId
 from nbray.core.scheduler import Snapshot
+from nbray.object_ref import ObjectInfo, ObjectRef
 
 
 def subscribe(callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -41,6 +48,12 @@ def cancel_task(task_id: TaskId, force: bool = False) -> None:
     current_backend().cancel_task(task_id, force, recursive=True)
 
 
+def object_info(ref: ObjectRef[Any]) -> ObjectInfo:
+    """The state of the object a ref names, its size once made and where it lives."""
+    info: ObjectInfo = current_backend().object_info(ref)
+    return info
+
+
 def snapshot() -> Snapshot:
     """The runtime's live tasks, objects, workers and resources, as of now."""
     state: Snapshot = current_backend().snapshot()
@@ -51,6 +64,7 @@ __all__ = [
     "Event",
     "ObjectCreated",
     "ObjectFreed",
+    "ObjectInfo",
     "Snapshot",
     "TaskCancelled",
     "TaskFailed",
@@ -61,6 +75,8 @@ __all__ = [
     "WorkerDied",
     "WorkerStarted",
     "cancel_task",
+    "object_info",
+    "set_blocking_observer",
     "set_context_provider",
     "set_output_handler",
     "snapshot",

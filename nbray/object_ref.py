@@ -11,7 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import enum
 from collections.abc import Callable, Generator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from nbray import _current
 from nbray.core.ids import ObjectId, TaskId, format_id
@@ -28,6 +28,15 @@ class RefState(enum.Enum):
     FINISHED = "finished"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class ObjectInfo(NamedTuple):
+    """What `%nbray refs` shows of an object: its state, size once made, and where it is
+    ("inline", "shared memory", "spilled to disk"; "" while pending or failed)."""
+
+    state: RefState
+    size: int | None
+    location: str
 
 
 class RefTracker(Protocol):

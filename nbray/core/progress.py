@@ -22,6 +22,13 @@ _ORDER = (
     TaskState.FAILED,
     TaskState.CANCELLED,
 )
+LIVE_STATES = (TaskState.WAITING_FOR_ARGS, TaskState.READY, TaskState.RUNNING)
+_STAGE = {TaskState.WAITING_FOR_ARGS: 0, TaskState.READY: 0, TaskState.RUNNING: 1}  # else 2
+_ENDED = {
+    ev.TaskFinished: TaskState.FINISHED,
+    ev.TaskFailed: TaskState.FAILED,
+    ev.TaskCancelled: TaskState.CANCELLED,
+}
 
 
 @dataclass(slots=True)
@@ -31,6 +38,7 @@ class TaskEntry:
     context: object
     state: TaskState
     submitted: float
+    number: int = 0  # in submission order, as the runtime saw it
     started: float | None = None
     ended: float | None = None
     error: ErrorInfo | None = None
@@ -46,11 +54,12 @@ class Ledger:
         if isinstance(event, ev.TaskSubmitted):
             spec = event.spec
             state = TaskState.READY if not spec.dependencies else TaskState.WAITING_FOR_ARGS
+            context = self._context_of(spec.context, spec.parent)
             self.tasks[spec.task_id] = TaskEntry(
-                spec.task_id, spec.name, spec.context, state, event.time
+                spec.task_id, spec.name, context, state, event.time, len(self.tasks)
             )
-            self.by_context.setdefault(spec.context, []).append(spec.task_id)
-            return spec.context
+            self.by_context.setdefault(context, []).append(spec.task_id)
+            return context
         entry = self.tasks.get(getattr(event, "task_id", None))  # type: ignore[arg-type]
         if entry is None:
             return None
@@ -66,8 +75,28 @@ class Ledger:
             return None
         return entry.context
 
+    def _context_of(self, context: object, parent: TaskId | None) -> object:
+        """A task submitted by a task belongs where its parent does (its cell)."""
+        if context is None and parent is not None and parent in self.tasks:
+            return self.tasks[parent].context
+        return context
+
+    def submission_order(self, task_id: TaskId) -> int:
+        entry = self.tasks.get(task_id)
+        return entry.number if entry is not None else -1
+
+    def context_of_task(self, task_id: TaskId | None) -> object:
+        entry = self.tasks.get(task_id) if task_id is not None else None
+        return entry.context if entry is not None else None
+
     def of(self, context: object) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.by_context.get(context, ())]
+
+    def unfinished(self, context: object) -> list[TaskId]:
+        return [e.task_id for e in self.of(context) if e.state in LIVE_STATES]
+
+    def all_unfinished(self) -> list[TaskId]:
+        return [e.task_id for e in self.tasks.values() if e.state in LIVE_STATES]
 
     def counts(self, context: object) -> Counter[TaskState]:
         return Counter(entry.state for entry in self.of(context))
@@ -84,20 +113,85 @@ class Ledger:
         end = max(e.ended for e in entries if e.ended is not None) if done else now
         return end - min(e.submitted for e in entries)
 
-    def summary(self, context: object, now: float) -> str:
-        """One deterministic line: `4 tasks: 1 running, 3 finished (75%) in 1.2 s`."""
+    def summary(self, context: object, now: float | None) -> str:
+        """One line: `4 tasks: 1 running, 3 finished (75%) in 1.2 s`; without the time (and so
+        deterministic) when `now` is None."""
         counts = self.counts(context)
         total = sum(counts.values())
         if not total:
             return "no tasks"
         parts = ", ".join(f"{counts[s]} {s.value}" for s in _ORDER if counts[s])
-        done = counts[TaskState.FINISHED] + counts[TaskState.FAILED] + counts[TaskState.CANCELLED]
         plural = "s" if total != 1 else ""
-        return (
-            f"{total} task{plural}: {parts} ({100 * done // total}%) "
-            f"in {self.elapsed(context, now):.1f} s"
-        )
+        line = f"{total} task{plural}: {parts} ({100 * done_count(counts) // total}%)"
+        return line if now is None else f"{line} in {self.elapsed(context, now):.1f} s"
 
     def describe(self, entry: TaskEntry) -> str:
         error = f" — {entry.error.type_name}: {entry.error.message}" if entry.error else ""
         return f"{format_id(entry.task_id):>6}  {entry.name:<24} {entry.state.value}{error}"
+
+
+def done_count(counts: Counter[TaskState]) -> int:
+    return counts[TaskState.FINISHED] + counts[TaskState.FAILED] + counts[TaskState.CANCELLED]
+
+
+@dataclass(slots=True)
+class PendingOutput:
+    """Task output not shown yet, in arrival order; neighbouring writes to one stream merge,
+    so a chatty task costs one message per repaint, not one per line."""
+
+    chunks: list[tuple[str, str]] = field(default_factory=list)  # (stream, text)
+
+    def add(self, stream: str, text: str) -> None:
+        if self.chunks and self.chunks[-1][0] == stream:
+            self.chunks[-1] = (stream, self.chunks[-1][1] + text)
+        else:
+            self.chunks.append((stream, text))
+
+    def take(self) -> list[tuple[str, str]]:
+        chunks, self.chunks = self.chunks, []
+        return chunks
+
+
+class RefProgress:
+    """The states of a list of refs, by the task making each (None: a `put`, ready), folded
+    from events; `advance` merges a state read directly, never moving a ref backwards."""
+
+    def __init__(self, task_ids: list[TaskId | None]) -> None:
+        self.states = [TaskState.READY if t is not None else TaskState.FINISHED for t in task_ids]
+        self._positions: dict[TaskId, list[int]] = {}
+        for position, task_id in enumerate(task_ids):
+            if task_id is not None:
+                self._positions.setdefault(task_id, []).append(position)
+
+    def apply(self, event: ev.Event) -> bool:
+        """Fold one event in; whether it changed anything."""
+        positions = self._positions.get(getattr(event, "task_id", None))  # type: ignore[arg-type]
+        if not positions:
+            return False
+        state = TaskState.RUNNING if isinstance(event, ev.TaskStarted) else _ENDED.get(type(event))
+        if state is None:
+            return False
+        return any([self.advance(p, state) for p in positions])
+
+    def advance(self, position: int, state: TaskState) -> bool:
+        if _STAGE.get(state, 2) <= _STAGE.get(self.states[position], 2):
+            return False
+        self.states[position] = state
+        return True
+
+    def counts(self) -> Counter[TaskState]:
+        return Counter(self.states)
+
+    def done(self) -> int:
+        return done_count(self.counts())
+
+    def summary(self) -> str:
+        """`3/4 done: 1 running, 2 finished, 1 failed` — deterministic once all are done."""
+        counts = self.counts()
+        counts[TaskState.READY] += counts.pop(TaskState.WAITING_FOR_ARGS, 0)
+        parts = ", ".join(
+            f"{counts[s]} {'pending' if s is TaskState.READY else s.value}"
+            for s in _ORDER
+            if counts[s]
+        )
+        return f"{done_count(counts)}/{len(self.states)} done: {parts}"

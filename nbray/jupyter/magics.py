@@ -2,31 +2,45 @@
 
 %nbray status     workers, resources, object store
 %nbray tasks      each cell's tasks: counts by state, progress, time
+%nbray refs       live refs held by notebook variables and Out[N]: state, size, where
 %nbray errors     failed tasks with their tracebacks
 %nbray cancel     cancel the unfinished tasks of a cell (In[N]) or of all cells (all)
+%nbray interrupt  what a kernel interrupt during get/wait does to the cell's tasks:
+                  cancel (default; interrupt again to kill), kill, or keep
 %nbray restart    a fresh runtime with the same settings
 %nbray help       this text
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
 import nbray
+from nbray.core.ids import format_id
 from nbray.core.task import TaskState
 from nbray.jupyter.extension import Cell, NotebookSession
+from nbray.jupyter.interrupts import InterruptPolicy
+from nbray.jupyter.tracebacks import label_cells
+from nbray.object_ref import ObjectRef
 
 USAGE = (__doc__ or "").split("\n\n", 1)[1]
-_UNFINISHED = (TaskState.WAITING_FOR_ARGS, TaskState.READY, TaskState.RUNNING)
+_SCAN_LIMIT = 10_000  # items looked at per list or dict
+_POLICY = {
+    InterruptPolicy.CANCEL: "cancel its cell's tasks (interrupt again to kill them)",
+    InterruptPolicy.KILL: "kill its cell's tasks",
+    InterruptPolicy.KEEP: "leave its cell's tasks running",
+}
 
 
 @magics_class
 class NbrayMagics(Magics):
     def __init__(self, shell: Any, session: NotebookSession) -> None:
         super().__init__(shell)
+        self.ip: Any = shell  # typed as optional by IPython: always set here
         self.session = session
 
     @line_magic
@@ -36,8 +50,10 @@ class NbrayMagics(Magics):
             "": self._status,
             "status": self._status,
             "tasks": self._tasks,
+            "refs": self._refs,
             "errors": self._errors,
             "cancel": self._cancel,
+            "interrupt": self._interrupt,
             "restart": self._restart,
             "help": self._help,
         }.get(command)
@@ -70,20 +86,31 @@ class NbrayMagics(Magics):
             where = f" ({entry.context})" if entry.context is not None else ""
             print(f"--- {self.session.ledger.describe(entry).strip()}{where}")
             if entry.error is not None and entry.error.traceback:
-                print(entry.error.traceback.rstrip())
+                print(label_cells(entry.error.traceback.rstrip(), self.shell))
+
+    def _refs(self, argument: str) -> None:
+        print(refs_table(held_refs(self.ip.user_ns)))
 
     def _cancel(self, argument: str) -> None:
         if not argument:
             raise UsageError("Say which tasks: %nbray cancel In[N]  or  %nbray cancel all")
-        with self.session.lock:
-            entries = [
-                e
-                for e in self.session.ledger.tasks.values()
-                if e.state in _UNFINISHED and (argument == "all" or str(e.context) == argument)
-            ]
-        for entry in entries:
-            nbray.events.cancel_task(entry.task_id)
-        print(f"Cancelling {len(entries)} task{'s' if len(entries) != 1 else ''}.")
+        if argument == "all":
+            count = self.session.cancel(None, every_cell=True)
+        else:
+            with self.session.lock:
+                cells = [c for c in self.session.ledger.by_context if str(c) == argument]
+            if not cells:
+                raise UsageError(f"{argument} submitted no tasks. Usage: %nbray cancel In[N]|all")
+            count = sum(self.session.cancel(cell) for cell in cells)
+        print(f"Cancelling {count} task{'s' if count != 1 else ''}.")
+
+    def _interrupt(self, argument: str) -> None:
+        if argument:
+            try:
+                self.session.interrupt_policy = InterruptPolicy(argument)
+            except ValueError:
+                raise UsageError("Usage: %nbray interrupt cancel|kill|keep") from None
+        print(f"A kernel interrupt during get/wait will {_POLICY[self.session.interrupt_policy]}.")
 
     def _restart(self, argument: str) -> None:
         self.session.restart()
@@ -111,6 +138,54 @@ def status_text() -> str:
         f"{store.capacity / 2**30:,.1f} GiB used, {store.spilled_bytes / 2**20:,.1f} MiB "
         "spilled. %nbray help for more."
     )
+
+
+def held_refs(namespace: Mapping[str, Any]) -> dict[ObjectRef[Any], list[str]]:
+    """The refs the notebook holds: in variables, in lists/tuples/dicts they hold (one level)
+    and in `Out[N]`, each with the names that hold it, in namespace order."""
+    holders: dict[ObjectRef[Any], list[str]] = {}
+
+    def visit(name: str, value: Any, depth: int) -> None:
+        if isinstance(value, ObjectRef):
+            holders.setdefault(value, []).append(name)
+        elif depth and isinstance(value, list | tuple):
+            for i, item in enumerate(value[:_SCAN_LIMIT]):
+                visit(f"{name}[{i}]", item, depth - 1)
+        elif depth and isinstance(value, dict):
+            for key, item in list(value.items())[:_SCAN_LIMIT]:
+                visit(f"{name}[{key!r}]", item, depth - 1)
+
+    for name, value in list(namespace.items()):
+        if not name.startswith("_") and name != "Out":
+            visit(name, value, 1)
+    outputs = namespace.get("Out")
+    for number, output in list(outputs.items()) if isinstance(outputs, dict) else ():
+        visit(f"Out[{number}]", output, 1)
+    return holders
+
+
+def refs_table(holders: Mapping[ObjectRef[Any], list[str]]) -> str:
+    if not holders:
+        return "No refs held by notebook variables."
+    rows = [("ref", "task", "state", "size", "where", "held by")]
+    for ref, names in holders.items():
+        info = nbray.events.object_info(ref)
+        size = "" if info.size is None else _bytes(info.size)
+        held = ", ".join(names[:4]) + (f" (+{len(names) - 4})" if len(names) > 4 else "")
+        rows.append((format_id(ref.id), ref.origin, info.state.value, size, info.location, held))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    )
+
+
+def _bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return ""
 
 
 def _amount(resources: Any, name: str) -> str:

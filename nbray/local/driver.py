@@ -37,7 +37,7 @@ from nbray.local.object_store import (
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
 from nbray.local.tasks import ActorTarget, make_task_spec
-from nbray.object_ref import ObjectRef, RefState, set_tracker
+from nbray.object_ref import ObjectInfo, ObjectRef, RefState, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
@@ -111,6 +111,7 @@ class Driver:
     def get(
         self, refs: Sequence[ObjectRef[Any]], timeout: float | None, return_exceptions: bool = False
     ) -> list[Any]:
+        __tracebackhide__ = True
         ids = [ref.id for ref in refs]
         self._check_known(refs)
         ready = self._wait_ready(ids, len(ids), timeout, wake_on_error=not return_exceptions)
@@ -169,6 +170,16 @@ class Driver:
             if state is TaskState.RUNNING:
                 return RefState.RUNNING
         return RefState.PENDING
+
+    def object_info(self, ref: ObjectRef[Any]) -> ObjectInfo:
+        entry = self.table.lookup(ref.id)
+        if isinstance(entry, Serialized):
+            return ObjectInfo(RefState.FINISHED, entry.size, "inline")
+        if isinstance(entry, InStore):
+            return ObjectInfo(RefState.FINISHED, entry.size, "shared memory")
+        if isinstance(entry, Spilled):
+            return ObjectInfo(RefState.FINISHED, entry.size, "spilled to disk")
+        return ObjectInfo(self.ref_state(ref), None, "")
 
     def ref_exception(self, ref: ObjectRef[Any]) -> BaseException | None:
         entry = self.table.lookup(ref.id)

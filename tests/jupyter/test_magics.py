@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import nbray
-
-
-@pytest.fixture
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    yield ip
-    ip.run_line_magic("unload_ext", "nbray")
-    InteractiveShell.clear_instance()
-
-
-def run(shell: InteractiveShell, code: str) -> object:
-    result = shell.run_cell(code, store_history=True)  # as a kernel runs cells: In[N] advances
-    result.raise_error()
-    return result.result
+from tests.jupyter.conftest import run
 
 
 def test_load_ext_starts_the_runtime_and_says_so(
@@ -87,3 +75,93 @@ def test_unload_stops_the_runtime(shell: InteractiveShell) -> None:
     assert not nbray.is_initialized()
     shell.run_line_magic("load_ext", "nbray")  # and it can come back
     assert nbray.is_initialized()
+
+
+FIFO_TASKS = """
+import os, nbray
+@nbray.remote
+def talk(n):
+    print(f"task {n} says hi")
+    return n
+@nbray.remote
+def late(fifo):
+    with open(fifo) as gate:
+        gate.read()
+    print("late output")
+@nbray.remote
+def outer():
+    return nbray.get(talk.remote(7))
+"""
+
+
+def test_without_widgets_each_cell_prints_its_tasks_output_and_report(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    shell.run_line_magic("load_ext", "nbray")
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    run(shell, FIFO_TASKS + f"fifo = {str(fifo)!r}")
+    count = shell.execution_count
+    capsys.readouterr()
+    run(shell, "nbray.get([talk.remote(i) for i in range(3)] + [outer.remote()])")
+    out = capsys.readouterr().out
+    # Per task, in submission order, whatever order they ran in; the nested task's output
+    # belongs to the cell of its parent.
+    assert out.splitlines() == [
+        f"Out[{count}]: [0, 1, 2, 7]",
+        "task 0 says hi",
+        "task 1 says hi",
+        "task 2 says hi",
+        "task 7 says hi",
+        f"nbray In[{count}]: 5 tasks: 5 finished (100%)",
+    ]
+    run(shell, "ref = late.remote(fifo)")  # still running when its cell ends
+    capsys.readouterr()
+    run(shell, "open(fifo, 'w').write('go')\nnbray.get(ref)")
+    out = capsys.readouterr().out
+    assert f"nbray: output of In[{count + 1}]'s tasks since it ran:\nlate output\n" in out
+
+
+def test_refs_lists_what_the_notebook_holds(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("load_ext", "nbray")
+    run(shell, "import nbray, numpy as np\nbig = nbray.put(np.zeros(1_000_000))\nrefs = [big]")
+    run(shell, "@nbray.remote\ndef one():\n    return 1\nsmall = {'x': one.remote()}")
+    run(shell, "nbray.get(small['x'])\nsmall['x']")  # also in Out[N]
+    count = shell.execution_count - 1
+    capsys.readouterr()
+    shell.run_line_magic("nbray", "refs")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["ref", "task", "state", "size", "where", "held", "by"]
+    big_row = next(line for line in lines if "put" in line)
+    assert "finished" in big_row and "7.6 MiB" in big_row and "shared memory" in big_row
+    assert big_row.endswith("big, refs[0]")
+    one_row = next(line for line in lines if " one " in line)
+    assert "inline" in one_row and one_row.endswith(f"small['x'], Out[{count}]")
+
+
+def test_errors_name_notebook_frames_as_cells(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("load_ext", "nbray")
+    run(shell, "import nbray\n@nbray.remote\ndef broken():\n    x = 1\n    raise KeyError(x)")
+    count = shell.execution_count - 1
+    result = shell.run_cell("nbray.get(broken.remote())", store_history=True)
+    assert isinstance(result.error_in_exec, KeyError)
+    shown = capsys.readouterr().out
+    assert f"Cell In[{count}], line 5, in broken" in shown and "KeyError: 1" in shown
+    shell.run_line_magic("nbray", "errors")
+    assert f"Cell In[{count}], line 5, in broken" in capsys.readouterr().out
+
+
+def test_interrupt_policy_is_configurable(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.run_line_magic("load_ext", "nbray")
+    shell.run_line_magic("nbray", "interrupt")
+    assert "cancel its cell's tasks" in capsys.readouterr().out
+    shell.run_line_magic("nbray", "interrupt keep")
+    assert "leave its cell's tasks running" in capsys.readouterr().out
+    with pytest.raises(UsageError, match="cancel\\|kill\\|keep"):
+        shell.run_line_magic("nbray", "interrupt sometimes")

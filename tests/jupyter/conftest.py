@@ -1,0 +1,33 @@
+"""A real IPython shell with the extension loaded, in text mode or with widgets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from nbray.jupyter import extension
+
+
+@pytest.fixture
+def shell() -> Iterator[InteractiveShell]:
+    ip = InteractiveShell.instance()
+    yield ip
+    ip.run_line_magic("unload_ext", "nbray")
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def widget_session(shell: InteractiveShell) -> extension.NotebookSession:
+    """The extension as in a notebook frontend: each cell with tasks shows a ledger widget."""
+    extension.load(shell, use_widgets=True)
+    session = extension.current_session()
+    assert session is not None
+    return session
+
+
+def run(shell: InteractiveShell, code: str) -> object:
+    result = shell.run_cell(code, store_history=True)  # as a kernel runs cells: In[N] advances
+    result.raise_error()
+    return result.result
