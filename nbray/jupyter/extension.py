@@ -197,11 +197,10 @@ class NotebookSession:
                     pending = self._unprinted.setdefault(task_id, PendingOutput())  # type: ignore[arg-type]
                     pending.add("stdout", f"{value!r}\n")
                 return
-            data, _ = self.shell.display_formatter.format(value)
             with self.lock:
                 view = self.views.get(cell)
             if view is not None:
-                view.show_result(data)
+                view.show_result(value)
 
         ref.future().add_done_callback(done)
 

@@ -121,9 +121,10 @@ def _resources(text: str) -> dict[str, float]:
     except ValueError:
         raise UsageError(
             f"--resources takes JSON or name=amount,... (e.g. TPU=1,memory=2), got {text!r}."
+            f"\n{USAGE}"
         ) from None
     if not isinstance(value, dict):
-        raise UsageError(f"--resources must name amounts, got {text!r}.")
+        raise UsageError(f"--resources must name amounts, got {text!r}.\n{USAGE}")
     return value
 
 

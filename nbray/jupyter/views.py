@@ -67,7 +67,7 @@ class LedgerWidget(widgets.VBox):
             children=[self.output, self.errors], titles=("Output", "Errors")
         )
         self.details.layout.display = "none"  # until there is something to show
-        self._text = f"nbray {label}: no tasks"
+        self._text = f"nbray {label}: task ledger (a live widget in Jupyter)"
         self._errors_shown: set[int] = set()
         header = widgets.HBox([self.bar, self.summary, self.cancel_button])
         super().__init__([header, self.grid, self.details])
@@ -97,9 +97,9 @@ class LedgerWidget(widgets.VBox):
                 self.output.append_stdout(text)
             self._open(0)
 
-    def show_result(self, data: dict[str, object]) -> None:
+    def show_result(self, value: object) -> None:
         """A value to show in this cell (a `%%remote` cell's last expression)."""
-        self.output.append_display_data(data)
+        self.output.append_display_data(value)
         self._open(0)
 
     def _show_error(self, ledger: Ledger, entry: TaskEntry) -> None:

@@ -19,12 +19,13 @@ def shell() -> Iterator[InteractiveShell]:
 
 
 @pytest.fixture
-def widget_session(shell: InteractiveShell) -> extension.NotebookSession:
+def widget_session(shell: InteractiveShell) -> Iterator[extension.NotebookSession]:
     """The extension as in a notebook frontend: each cell with tasks shows a ledger widget."""
     extension.load(shell, use_widgets=True)
     session = extension.current_session()
     assert session is not None
-    return session
+    yield session
+    extension.unload(shell)
 
 
 def run(shell: InteractiveShell, code: str) -> object:
