@@ -10,6 +10,7 @@ skipped. Results go to bench/results/latest.json.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -122,7 +123,8 @@ SYSTEMS: dict[str, Callable[[], Any]] = {
     "multiprocessing.Pool": PoolSystem,
 }
 COLD_START = {
-    "nbray": "import nbray as m\nm.init(num_cpus={w})\nf = m.remote(lambda: None)\nm.get(f.remote())",
+    "nbray": "import nbray as m\nm.init(num_cpus={w})\n"
+    "f = m.remote(lambda: None)\nm.get(f.remote())",
     "ray": "import ray as m\nm.init(num_cpus={w}, include_dashboard=False)\n"
     "f = m.remote(lambda: None)\nm.get(f.remote())",
     "multiprocessing.Pool": "import multiprocessing\nif __name__ == '__main__':\n"
@@ -214,14 +216,20 @@ def cold_start(name: str, repeats: int = 5) -> list[float]:
 
 def workloads() -> list[Workload]:
     return [
-        Workload("no-op round trip, median", "s", lambda s: [statistics.median(r) for r in round_trips(s)]),
+        Workload(
+            "no-op round trip, median",
+            "s",
+            lambda s: [statistics.median(r) for r in round_trips(s)],
+        ),
         Workload(
             "no-op round trip, p99",
             "s",
             lambda s: [sorted(r)[int(len(r) * 0.99) - 1] for r in round_trips(s)],
         ),
         Workload(
-            "10k no-op tasks", "ops/s", lambda s: [10_000 / timed(lambda: s.submit_many(10_000)) for _ in range(3)]
+            "10k no-op tasks",
+            "ops/s",
+            lambda s: [10_000 / timed(lambda: s.submit_many(10_000)) for _ in range(3)],
         ),
         Workload(
             "actor call round trip, median",
@@ -250,10 +258,8 @@ def main(selection: list[str]) -> None:
     for name in names:
         system = SYSTEMS[name]()
         for workload in chosen:
-            try:
+            with contextlib.suppress(AttributeError):  # no such operation (Pool has no put)
                 results[name][workload.name] = workload.run(system)
-            except AttributeError:
-                pass  # the system has no such operation (multiprocessing has no put)
         system.close()
     if not selection or any(s in "cold start" for s in selection):
         for name in names:

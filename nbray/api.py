@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import inspect
 import math
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -243,6 +244,11 @@ _warned_about_async = False
 def _warn_if_in_async_code() -> None:
     global _warned_about_async
     if _warned_about_async:
+        return
+    # Only a coroutine calling get blocks its own loop; a notebook cell is run by the kernel's
+    # loop too (ipykernel), but a cell without `await` is plain code and may block.
+    caller = sys._getframe(2).f_code
+    if not caller.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
         return
     try:
         asyncio.get_running_loop()

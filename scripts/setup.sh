@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything nbray needs on a fresh machine: a virtualenv in .venv with nbray (editable)
-# and its test tools. Safe to run again: it only installs what is missing.
+# and its test tools, and Debian's Chromium for the browser tests (Playwright drives it; its
+# own browser download does not work here). Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -9,3 +10,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+if [ ! -x /usr/bin/chromium ]; then
+    SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q chromium >/dev/null \
+        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi

@@ -88,11 +88,13 @@ def test_task_output_lands_in_the_cell_that_submitted_it(kernel: Kernel, tmp_pat
     kernel.until(lambda m: _idle_after(m, submitted))
     reply, later = kernel.execute("open(fifo, 'w').write('go')\nnbray.get(ref)")
     assert reply["content"]["status"] == "ok"
-    update = next(
-        (m for m in kernel.messages if _writes(m, "late output")), None
-    ) or kernel.until(lambda m: _writes(m, "late output"))[-1]
+    update = (
+        next((m for m in kernel.messages if _writes(m, "late output")), None)
+        or kernel.until(lambda m: _writes(m, "late output"))[-1]
+    )
     owner = next(
-        m for m in kernel.messages
+        m
+        for m in kernel.messages
         if m["msg_type"] == "comm_open" and m["content"]["comm_id"] == update["content"]["comm_id"]
     )
     assert owner["parent_header"]["msg_id"] == submitted  # the Output of the submitting cell
@@ -132,6 +134,6 @@ def test_interrupting_a_blocking_get_cancels_the_cells_tasks(kernel: Kernel) -> 
     messages = kernel.until(lambda m: _idle_after(m, msg_id))
     errors = [m for m in messages if m["msg_type"] == "error"]
     assert errors and errors[0]["content"]["ename"] == "KeyboardInterrupt"
-    reply, messages = kernel.execute("ref.state().value, nbray.get(nbray.remote(abs).remote(-1))")
+    _, messages = kernel.execute("ref.state().value, nbray.get(nbray.remote(abs).remote(-1))")
     (result,) = [m for m in messages if m["msg_type"] == "execute_result"]
     assert result["content"]["data"]["text/plain"] == "('cancelled', 1)"  # workers still fine
