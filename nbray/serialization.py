@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import linecache
+import os
 import pickle
 import threading
 from collections import ChainMap
@@ -170,6 +172,29 @@ def _pickles(value: Any) -> bool:
     return True
 
 
+def notebook_source(function: Any) -> tuple[str, list[str]] | None:
+    """The lines of the notebook cell (or other in-memory code) a function or class was defined
+    in, so tracebacks in workers show its code too; None for code in files."""
+    code = getattr(function, "__code__", None)
+    if code is None and isinstance(function, type):
+        methods = [m for m in vars(function).values() if hasattr(m, "__code__")]
+        code = methods[0].__code__ if methods else None
+    filename = getattr(code, "co_filename", "")
+    if not filename or os.path.exists(filename):
+        return None
+    lines = linecache.getlines(filename)
+    return (filename, lines) if lines else None
+
+
+def load_function(data: bytes) -> Any:
+    """A function exported by `FunctionBlob.export`, its in-memory source known to linecache."""
+    function, source = cloudpickle.loads(data)
+    if source is not None:
+        filename, lines = source
+        linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+    return function
+
+
 class FunctionBlob(NamedTuple):
     """A function pickled by value, named by the hash of its bytes: a worker caches it under that
     id, and a function redefined in a later notebook cell gets a new id and runs its new code."""
@@ -183,7 +208,7 @@ class FunctionBlob(NamedTuple):
     def export(cls, function: Callable[..., Any], name: str) -> FunctionBlob:
         try:
             with _collecting_refs() as captured:
-                data = cloudpickle.dumps(function, protocol=5)
+                data = cloudpickle.dumps((function, notebook_source(function)), protocol=5)
         except Exception as error:
             raise SerializationError(
                 f"Could not serialize the function {name}: {type(error).__name__}: {error}. "

@@ -21,7 +21,13 @@ from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec
 from nbray.exceptions import RayTaskError, SerializationError
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
-from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
+from nbray.serialization import (
+    FunctionBlob,
+    Serialized,
+    deserialize,
+    load_function,
+    serialize,
+)
 
 _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
@@ -189,7 +195,7 @@ class FunctionCache:
         if function is None:
             if data is None:
                 raise RuntimeError("nbray bug: the driver sent a function id this worker lacks")
-            function = self._functions[function_id] = cloudpickle.loads(data)
+            function = self._functions[function_id] = load_function(data)
         return function
 
 

@@ -151,6 +151,7 @@ def test_errors_name_notebook_frames_as_cells(
     assert isinstance(result.error_in_exec, KeyError)
     shown = capsys.readouterr().out
     assert f"Cell In[{count}], line 5, in broken" in shown and "KeyError: 1" in shown
+    assert "    raise KeyError(x)" in shown  # the worker knew the cell's code
     shell.run_line_magic("nbray", "errors")
     assert f"Cell In[{count}], line 5, in broken" in capsys.readouterr().out
 

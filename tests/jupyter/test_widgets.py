@@ -146,3 +146,35 @@ def test_a_remote_cells_value_is_shown_in_its_cell_when_done(
     assert view.output.outputs or shown.wait(timeout=60)  # observed before looking: no race
     (result,) = view.output.outputs
     assert result["output_type"] == "display_data" and result["data"] == {"text/plain": "90"}
+
+
+def test_a_long_blocking_get_shows_a_progress_bar_by_itself(
+    shell: InteractiveShell, widget_session: NotebookSession, tmp_path: Path
+) -> None:
+    fifos = [tmp_path / "one", tmp_path / "two"]  # one per task: each write meets its reader
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    run(shell, TASKS + f"fifos = {[str(f) for f in fifos]!r}")
+    shown: list[object] = []
+    bar_shown = threading.Event()
+
+    def publish(data: dict[str, object], **kwargs: object) -> None:
+        shown.append(data)
+        if "nbray progress" in str(data.get("text/plain")):
+            bar_shown.set()
+
+    shell.display_pub.publish = publish  # type: ignore[method-assign]
+
+    def release_when_shown() -> None:  # the cell blocks until the bar has appeared
+        bar_shown.wait(timeout=60)
+        for fifo in fifos:
+            with open(fifo, "w") as gate:
+                gate.write("go")
+
+    releaser = threading.Thread(target=release_when_shown)
+    releaser.start()
+    run(shell, "nbray.get([late.remote(f) for f in fifos])")
+    releaser.join()
+    assert bar_shown.is_set()
+    (bar,) = [d for d in shown if "nbray progress" in str(d.get("text/plain"))]
+    assert "application/vnd.jupyter.widget-view+json" in bar  # type: ignore[operator]
