@@ -45,35 +45,68 @@ class TaskEntry:
 
 
 @dataclass(slots=True)
+class ContextTally:
+    """A context's numbers, kept as events arrive, so a repaint costs O(1) per cell, not
+    O(tasks)."""
+
+    counts: Counter[TaskState] = field(default_factory=Counter)
+    first_submitted: float = 0.0
+    last_ended: float = 0.0
+    failures: list[TaskId] = field(default_factory=list)  # in the order they failed
+
+    @property
+    def live(self) -> bool:
+        return any(self.counts[s] for s in LIVE_STATES)
+
+
+@dataclass(slots=True)
 class Ledger:
     tasks: dict[TaskId, TaskEntry] = field(default_factory=dict)
     by_context: dict[object, list[TaskId]] = field(default_factory=dict)
+    tallies: dict[object, ContextTally] = field(default_factory=dict)
 
     def apply(self, event: ev.Event) -> object | None:
         """Fold one event in; the context whose tasks it touched, if any."""
         if isinstance(event, ev.TaskSubmitted):
-            spec = event.spec
-            state = TaskState.READY if not spec.dependencies else TaskState.WAITING_FOR_ARGS
-            context = self._context_of(spec.context, spec.parent)
-            self.tasks[spec.task_id] = TaskEntry(
-                spec.task_id, spec.name, context, state, event.time, len(self.tasks)
-            )
-            self.by_context.setdefault(context, []).append(spec.task_id)
-            return context
+            return self._submitted(event)
         entry = self.tasks.get(getattr(event, "task_id", None))  # type: ignore[arg-type]
         if entry is None:
             return None
         if isinstance(event, ev.TaskStarted):
-            entry.state, entry.started = TaskState.RUNNING, event.time
-        elif isinstance(event, ev.TaskFinished):
-            entry.state, entry.ended = TaskState.FINISHED, event.time
-        elif isinstance(event, ev.TaskFailed):
-            entry.state, entry.ended, entry.error = TaskState.FAILED, event.time, event.error
-        elif isinstance(event, ev.TaskCancelled):
-            entry.state, entry.ended = TaskState.CANCELLED, event.time
-        else:
+            entry.started = event.time
+            self._move(entry, TaskState.RUNNING)
+            return entry.context
+        state = _ENDED.get(type(event))
+        if state is None:
             return None
+        entry.ended = event.time
+        if isinstance(event, ev.TaskFailed):
+            entry.error = event.error
+            self.tallies[entry.context].failures.append(entry.task_id)
+        self._move(entry, state)
+        tally = self.tallies[entry.context]
+        tally.last_ended = max(tally.last_ended, event.time)
         return entry.context
+
+    def _submitted(self, event: ev.TaskSubmitted) -> object:
+        spec = event.spec
+        state = TaskState.READY if not spec.dependencies else TaskState.WAITING_FOR_ARGS
+        context = self._context_of(spec.context, spec.parent)
+        self.tasks[spec.task_id] = TaskEntry(
+            spec.task_id, spec.name, context, state, event.time, len(self.tasks)
+        )
+        self.by_context.setdefault(context, []).append(spec.task_id)
+        tally = self.tallies.get(context)
+        if tally is None:
+            tally = self.tallies[context] = ContextTally(first_submitted=event.time)
+        tally.counts[state] += 1
+        return context
+
+    def _move(self, entry: TaskEntry, state: TaskState) -> None:
+        counts = self.tallies[entry.context].counts
+        counts[entry.state] -= 1
+        counts[state] += 1
+        entry.state = state
 
     def _context_of(self, context: object, parent: TaskId | None) -> object:
         """A task submitted by a task belongs where its parent does (its cell)."""
@@ -92,26 +125,36 @@ class Ledger:
     def of(self, context: object) -> list[TaskEntry]:
         return [self.tasks[t] for t in self.by_context.get(context, ())]
 
+    def states(self, context: object, limit: int) -> list[TaskState]:
+        """The states of the context's first `limit` tasks, in submission order."""
+        return [self.tasks[t].state for t in self.by_context.get(context, ())[:limit]]
+
     def unfinished(self, context: object) -> list[TaskId]:
         return [e.task_id for e in self.of(context) if e.state in LIVE_STATES]
 
     def all_unfinished(self) -> list[TaskId]:
         return [e.task_id for e in self.tasks.values() if e.state in LIVE_STATES]
 
+    def is_live(self, context: object) -> bool:
+        tally = self.tallies.get(context)
+        return tally is not None and tally.live
+
     def counts(self, context: object) -> Counter[TaskState]:
-        return Counter(entry.state for entry in self.of(context))
+        tally = self.tallies.get(context)
+        return +tally.counts if tally is not None else Counter()  # + drops the zeros
 
     def failures(self, context: object | None = None) -> list[TaskEntry]:
-        entries = self.tasks.values() if context is None else self.of(context)
-        return [e for e in entries if e.state is TaskState.FAILED]
+        if context is None:
+            return [e for e in self.tasks.values() if e.state is TaskState.FAILED]
+        tally = self.tallies.get(context)
+        return [self.tasks[t] for t in tally.failures] if tally is not None else []
 
     def elapsed(self, context: object, now: float) -> float:
-        entries = self.of(context)
-        if not entries:
+        tally = self.tallies.get(context)
+        if tally is None:
             return 0.0
-        done = all(e.ended is not None for e in entries)
-        end = max(e.ended for e in entries if e.ended is not None) if done else now
-        return end - min(e.submitted for e in entries)
+        end = now if tally.live else tally.last_ended
+        return end - tally.first_submitted
 
     def summary(self, context: object, now: float | None) -> str:
         """One line: `4 tasks: 1 running, 3 finished (75%) in 1.2 s`; without the time (and so
@@ -158,6 +201,7 @@ class RefProgress:
 
     def __init__(self, task_ids: list[TaskId | None]) -> None:
         self.states = [TaskState.READY if t is not None else TaskState.FINISHED for t in task_ids]
+        self._counts = Counter(self.states)
         self._positions: dict[TaskId, list[int]] = {}
         for position, task_id in enumerate(task_ids):
             if task_id is not None:
@@ -174,13 +218,16 @@ class RefProgress:
         return any([self.advance(p, state) for p in positions])
 
     def advance(self, position: int, state: TaskState) -> bool:
-        if _STAGE.get(state, 2) <= _STAGE.get(self.states[position], 2):
+        old = self.states[position]
+        if _STAGE.get(state, 2) <= _STAGE.get(old, 2):
             return False
         self.states[position] = state
+        self._counts[old] -= 1
+        self._counts[state] += 1
         return True
 
     def counts(self) -> Counter[TaskState]:
-        return Counter(self.states)
+        return +self._counts
 
     def done(self) -> int:
         return done_count(self.counts())

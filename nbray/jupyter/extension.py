@@ -96,8 +96,10 @@ class NotebookSession:
         config = nbray.api.current_backend().config
         self._disconnect()
         nbray.shutdown()
-        with self.lock:
+        with self.lock:  # earlier cells' widgets keep their last state
             self.ledger = Ledger()
+            self.views.clear()
+            self._cells_with_tasks.clear()
             self._pending.clear()
             self._unprinted.clear()
         nbray.init(
@@ -264,21 +266,17 @@ class NotebookSession:
 
     def paint_now(self) -> bool:
         """Repaint the changed views; whether any view still has live tasks (a clock to tick)."""
-        from nbray.jupyter.views import is_live
-
         now = time.time()
         with self.lock:
-            for cell in self._dirty | self._live_cells():
+            live = {c for c in self.views if self.ledger.is_live(c)}
+            for cell in self._dirty | live:
                 view = self.views.get(cell)
                 if view is None:
                     continue
                 view.write(self._pending.pop(cell, PendingOutput()).take())
                 view.paint(self.ledger, cell, now)
             self._dirty.clear()
-            return any(is_live(e.state for e in self.ledger.of(c)) for c in self.views)
-
-    def _live_cells(self) -> set[object]:
-        return {c for c in self.views if self.ledger.unfinished(c)}
+            return bool(live)
 
     def now(self) -> float:
         return time.time()

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 import nbray
 from nbray.core import events as ev
 from nbray.core.progress import RefProgress
+from nbray.core.references import ObjectState
 from nbray.core.task import TaskState
 from nbray.jupyter.painter import Painter
 from nbray.jupyter.views import grid_html
@@ -42,10 +43,13 @@ class ProgressWidget(widgets.VBox):
         super().__init__([widgets.HBox([self.bar, self.summary]), self.grid])
         self.model = RefProgress([ref.task_id() for ref in refs])
         self._lock = threading.Lock()
+        self._painter: Painter | None = None
         self._unsubscribe = nbray.events.subscribe(self._on_event)
-        for position, ref in enumerate(refs):  # what happened before we listened
-            self.model.advance(position, _FROM_REF_STATE[ref.state()])
-        self._painter: Painter | None = Painter(self.paint)
+        known = states_now(refs)
+        with self._lock:
+            for position, state in known:
+                self.model.advance(position, state)
+        self._painter = Painter(self.paint)
         self._painter.poke()
 
     def _on_event(self, event: ev.Event) -> None:
@@ -83,6 +87,23 @@ class ProgressWidget(widgets.VBox):
         return self.title or f"nbray progress: {self.model.summary()}"
 
 
+def states_now(refs: Sequence[ObjectRef[Any]]) -> list[tuple[int, TaskState]]:
+    """What happened to refs before a model listened: one snapshot, not a query per ref.
+    (Taken without holding the model's lock: the runtime's thread may be waiting for it.)"""
+    state = nbray.events.snapshot()
+    running = {task.task_id for task in state.tasks if task.state is TaskState.RUNNING}
+    known = []
+    for position, ref in enumerate(refs):
+        made = state.objects.get(ref.id)
+        if made is ObjectState.READY:
+            known.append((position, TaskState.FINISHED))
+        elif made is ObjectState.FAILED:  # failed or cancelled: ask which
+            known.append((position, _FROM_REF_STATE[ref.state()]))
+        elif ref.task_id() in running:
+            known.append((position, TaskState.RUNNING))
+    return known
+
+
 def progress(refs: Sequence[ObjectRef[Any]]) -> ProgressWidget | None:
     """Show a live progress bar for `refs` in this cell. Without widgets (plain IPython,
     NBRAY_NONINTERACTIVE=1), wait for them and print how they ended."""
@@ -92,8 +113,8 @@ def progress(refs: Sequence[ObjectRef[Any]]) -> ProgressWidget | None:
     if not _use_widgets():
         nbray.wait(refs, num_returns=len(refs)) if refs else None
         model = RefProgress([ref.task_id() for ref in refs])
-        for position, ref in enumerate(refs):
-            model.advance(position, _FROM_REF_STATE[ref.state()])
+        for position, state in states_now(refs):
+            model.advance(position, state)
         print(f"nbray progress: {model.summary()}")
         return None
     from IPython.display import display

@@ -24,22 +24,19 @@ STATE_COLOURS = {
     TaskState.FAILED: "#eb5757",
     TaskState.CANCELLED: "#f2994a",
 }
-_LIVE = (TaskState.WAITING_FOR_ARGS, TaskState.READY, TaskState.RUNNING)
 
 
-def grid_html(states: Sequence[TaskState]) -> str:
-    """One square per task (or ref), coloured by state, with the state as its tooltip."""
+def grid_html(states: Sequence[TaskState], total: int | None = None) -> str:
+    """One square per task (or ref), coloured by state, with the state as its tooltip; the first
+    GRID_LIMIT of `total`."""
+    total = len(states) if total is None else total
     squares = "".join(
         f'<span title="{s.value}" style="display:inline-block;width:9px;height:9px;'
         f'margin:1px;border-radius:2px;background:{STATE_COLOURS[s]}"></span>'
         for s in states[:GRID_LIMIT]
     )
-    more = f" +{len(states) - GRID_LIMIT} more" if len(states) > GRID_LIMIT else ""
+    more = f" +{total - GRID_LIMIT} more" if total > GRID_LIMIT else ""
     return f'<div style="line-height:9px">{squares}{more}</div>'
-
-
-def is_live(states: Iterable[TaskState]) -> bool:
-    return any(s in _LIVE for s in states)
 
 
 class LedgerWidget(widgets.VBox):
@@ -68,26 +65,23 @@ class LedgerWidget(widgets.VBox):
         )
         self.details.layout.display = "none"  # until there is something to show
         self._text = f"nbray {label}: task ledger (a live widget in Jupyter)"
-        self._errors_shown: set[int] = set()
+        self._errors_shown: list[int] = []
         header = widgets.HBox([self.bar, self.summary, self.cancel_button])
         super().__init__([header, self.grid, self.details])
 
     def paint(self, ledger: Ledger, context: object, now: float) -> None:
-        entries = ledger.of(context)
-        states = [e.state for e in entries]
         counts = ledger.counts(context)
+        live = ledger.is_live(context)
         self._text = f"nbray {self.label}: {ledger.summary(context, None)}"
-        self.bar.max = max(1, len(entries))
+        self.bar.max = max(1, sum(counts.values()))
         self.bar.value = done_count(counts)
-        self.bar.bar_style = (
-            "danger" if counts[TaskState.FAILED] else ("success" if not is_live(states) else "")
-        )
+        failed = counts[TaskState.FAILED]
+        self.bar.bar_style = "danger" if failed else ("" if live else "success")
         self.summary.value = html.escape(f"{self.label}: {ledger.summary(context, now)}")
-        self.cancel_button.disabled = not is_live(states)
-        self.grid.value = grid_html(states)
-        for entry in entries:
-            if entry.state is TaskState.FAILED and entry.task_id not in self._errors_shown:
-                self._show_error(ledger, entry)
+        self.cancel_button.disabled = not live
+        self.grid.value = grid_html(ledger.states(context, GRID_LIMIT), sum(counts.values()))
+        for entry in ledger.failures(context)[len(self._errors_shown) :]:
+            self._show_error(ledger, entry)
 
     def write(self, chunks: Iterable[tuple[str, str]]) -> None:
         for stream, text in chunks:
@@ -103,7 +97,7 @@ class LedgerWidget(widgets.VBox):
         self._open(0)
 
     def _show_error(self, ledger: Ledger, entry: TaskEntry) -> None:
-        self._errors_shown.add(entry.task_id)
+        self._errors_shown.append(entry.task_id)
         traceback = self.label_traceback(entry.error.traceback if entry.error else "")
         self.errors.append_stderr(f"{ledger.describe(entry).strip()}\n{traceback}\n")
         self.details.set_title(1, f"Errors ({len(self._errors_shown)})")
