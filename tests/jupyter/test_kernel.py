@@ -62,9 +62,9 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
     client = manager.client()
     client.start_channels()
     client.wait_for_ready(timeout=TIMEOUT)
-    kernel_process = psutil.Process(manager.provisioner.pid)  # type: ignore[union-attr]
     try:
         yield Kernel(manager, client)
+        kernel_process = psutil.Process(manager.provisioner.pid)  # type: ignore[union-attr]
         workers = kernel_process.children(recursive=True)
     finally:
         client.stop_channels()
@@ -137,3 +137,15 @@ def test_interrupting_a_blocking_get_cancels_the_cells_tasks(kernel: Kernel) -> 
     _, messages = kernel.execute("ref.state().value, nbray.get(nbray.remote(abs).remote(-1))")
     (result,) = [m for m in messages if m["msg_type"] == "execute_result"]
     assert result["content"]["data"]["text/plain"] == "('cancelled', 1)"  # workers still fine
+
+
+def test_a_kernel_restart_leaves_no_worker_behind(kernel: Kernel) -> None:
+    kernel.execute("%load_ext nbray\nimport nbray\nnbray.get(nbray.remote(abs).remote(-1))")
+    old_kernel = psutil.Process(kernel.manager.provisioner.pid)  # type: ignore[union-attr]
+    workers = old_kernel.children(recursive=True)
+    assert workers
+    kernel.manager.restart_kernel(now=True)  # kills the kernel process outright
+    _, alive = psutil.wait_procs([old_kernel, *workers], timeout=TIMEOUT)
+    assert not alive
+    kernel.client.wait_for_ready(timeout=TIMEOUT)
+    kernel.execute("%load_ext nbray")  # and the new kernel starts afresh

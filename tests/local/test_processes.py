@@ -243,8 +243,9 @@ def test_an_actor_runs_in_a_process_of_its_own_and_dies_with_its_handles(local_r
     actor = Pid.remote()
     pid = nbray.get(actor.pid.remote())
     assert pid not in {nbray.get(worker_pid.remote()) for _ in range(4)}
+    process = psutil.Process(pid)  # before it may exit
     del actor
-    _gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=10)
+    _gone, alive = psutil.wait_procs([process], timeout=10)
     assert not alive
 
 
