@@ -38,6 +38,7 @@ class Cell:
 
     execution_count: int
     cell_id: str | None = None
+    run: int = 0  # this session's count of cell runs: cells run without history share a number
 
     def __str__(self) -> str:
         return f"In[{self.execution_count}]"
@@ -56,6 +57,7 @@ class NotebookSession:
         self.lock = threading.Lock()  # guards everything below
         self.ledger = Ledger()
         self.current_cell: Cell | None = None
+        self._runs = 0
         self.views: dict[object, Any] = {}  # cell -> its LedgerWidget
         self._dirty: set[object] = set()
         self._pending: dict[object, PendingOutput] = {}  # cell -> output not painted yet
@@ -126,7 +128,8 @@ class NotebookSession:
     def _on_pre_run_cell(self, info: Any) -> None:
         # IPython has already counted a cell that stores history when this hook runs.
         number = self.shell.execution_count - (1 if getattr(info, "store_history", False) else 0)
-        self.current_cell = Cell(number, getattr(info, "cell_id", None))
+        self._runs += 1
+        self.current_cell = Cell(number, getattr(info, "cell_id", None), self._runs)
 
     def _context_of_submission(self) -> object:
         cell = self.current_cell
