@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "--- ruff"
-.venv/bin/ruff check nbray tests bench
-.venv/bin/ruff format --check nbray tests bench
+.venv/bin/ruff check nbray tests bench scripts
+.venv/bin/ruff format --check nbray tests bench scripts
 echo "--- mypy"
 .venv/bin/mypy
 echo "--- pytest"
