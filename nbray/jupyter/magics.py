@@ -144,24 +144,26 @@ def held_refs(namespace: Mapping[str, Any]) -> dict[ObjectRef[Any], list[str]]:
     """The refs the notebook holds: in variables, in lists/tuples/dicts they hold (one level)
     and in `Out[N]`, each with the names that hold it, in namespace order."""
     holders: dict[ObjectRef[Any], list[str]] = {}
-
-    def visit(name: str, value: Any, depth: int) -> None:
-        if isinstance(value, ObjectRef):
-            holders.setdefault(value, []).append(name)
-        elif depth and isinstance(value, list | tuple):
-            for i, item in enumerate(value[:_SCAN_LIMIT]):
-                visit(f"{name}[{i}]", item, depth - 1)
-        elif depth and isinstance(value, dict):
-            for key, item in list(value.items())[:_SCAN_LIMIT]:
-                visit(f"{name}[{key!r}]", item, depth - 1)
-
     for name, value in list(namespace.items()):
         if not name.startswith("_") and name != "Out":
-            visit(name, value, 1)
+            _visit(holders, name, value, depth=1)
     outputs = namespace.get("Out")
     for number, output in list(outputs.items()) if isinstance(outputs, dict) else ():
-        visit(f"Out[{number}]", output, 1)
+        _visit(holders, f"Out[{number}]", output, depth=1)
     return holders
+
+
+def _visit(holders: dict[ObjectRef[Any], list[str]], name: str, value: Any, depth: int) -> None:
+    # A plain function, not a closure: a recursive closure is a reference cycle, and the refs
+    # it collected would outlive the report until the garbage collector ran.
+    if isinstance(value, ObjectRef):
+        holders.setdefault(value, []).append(name)
+    elif depth and isinstance(value, list | tuple):
+        for i, item in enumerate(value[:_SCAN_LIMIT]):
+            _visit(holders, f"{name}[{i}]", item, depth - 1)
+    elif depth and isinstance(value, dict):
+        for key, item in list(value.items())[:_SCAN_LIMIT]:
+            _visit(holders, f"{name}[{key!r}]", item, depth - 1)
 
 
 def refs_table(holders: Mapping[ObjectRef[Any], list[str]]) -> str:

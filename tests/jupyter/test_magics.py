@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,9 @@ def test_refs_lists_what_the_notebook_holds(
     assert big_row.endswith("big, refs[0]")
     one_row = next(line for line in lines if " one " in line)
     assert "inline" in one_row and one_row.endswith(f"small['x'], Out[{count}]")
+    big = weakref.ref(shell.user_ns["big"])
+    run(shell, "del big, refs")
+    assert big() is None  # the report kept no ref alive (not even until a garbage collection)
 
 
 def test_errors_name_notebook_frames_as_cells(
