@@ -59,7 +59,7 @@ def _auto_progress(session: NotebookSession, refs: Sequence[ObjectRef[Any]]) -> 
 
     # Displayed from the timer's thread while the main thread blocks in this cell: the
     # display lands in the running cell, which is this one.
-    timer = threading.Timer(AUTO_PROGRESS_AFTER, progress, [list(refs)])
+    timer = threading.Timer(AUTO_PROGRESS_AFTER, progress, [list(refs)])  # displays it
     timer.daemon = True
     timer.start()
     return timer

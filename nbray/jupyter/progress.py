@@ -104,9 +104,10 @@ def states_now(refs: Sequence[ObjectRef[Any]]) -> list[tuple[int, TaskState]]:
     return known
 
 
-def progress(refs: Sequence[ObjectRef[Any]]) -> ProgressWidget | None:
-    """Show a live progress bar for `refs` in this cell. Without widgets (plain IPython,
-    NBRAY_NONINTERACTIVE=1), wait for them and print how they ended."""
+def progress(refs: Sequence[ObjectRef[Any]], *, display: bool = True) -> ProgressWidget | None:
+    """Show a live progress bar for `refs` in this cell (`display=False`: return the widget to
+    place yourself). Without widgets (plain IPython, NBRAY_NONINTERACTIVE=1), wait for the refs
+    and print how they ended."""
     refs = list(refs)
     if not all(isinstance(ref, ObjectRef) for ref in refs):
         raise TypeError("progress() takes a list of ObjectRefs returned by .remote() or put().")
@@ -117,11 +118,13 @@ def progress(refs: Sequence[ObjectRef[Any]]) -> ProgressWidget | None:
             model.advance(position, state)
         print(f"nbray progress: {model.summary()}")
         return None
-    from IPython.display import display
-
     widget = ProgressWidget(refs)
-    display(widget)
-    return widget
+    if not display:
+        return widget
+    from IPython.display import display as show
+
+    show(widget)
+    return None
 
 
 def _use_widgets() -> bool:

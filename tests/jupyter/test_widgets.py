@@ -118,7 +118,7 @@ def test_progress_follows_refs_to_the_end(
     widget = run(
         shell,
         "refs = [talk.remote(i) for i in range(4)] + [broken.remote()]\n"
-        "bar = nbray.progress(refs)\nnbray.wait(refs, num_returns=5)\nbar",
+        "bar = nbray.progress(refs, display=False)\nnbray.wait(refs, num_returns=5)\nbar",
     )
     assert isinstance(widget, ProgressWidget)
     nbray.events.snapshot()
