@@ -40,6 +40,17 @@ def method(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     return mark
 
 
+ASYNC_ACTOR_CONCURRENCY = 1000  # Ray's default for async actors: their calls interleave
+
+
+def default_concurrency(cls: type) -> int:
+    """An actor with async methods runs its calls concurrently on its event loop by default,
+    so one call can wait for another; any other actor runs one call at a time."""
+    methods = (getattr(cls, name, None) for name in dir(cls) if not name.startswith("__"))
+    is_async = any(inspect.iscoroutinefunction(m) or inspect.isasyncgenfunction(m) for m in methods)
+    return ASYNC_ACTOR_CONCURRENCY if is_async else 1
+
+
 class ActorClass:
     """What `@nbray.remote` makes of a class: `.remote(...)` starts an actor."""
 
@@ -60,7 +71,7 @@ class ActorClass:
         target = ActorTarget(
             TaskKind.ACTOR_CREATION,
             max_restarts=self._options.max_restarts,
-            max_concurrency=self._options.max_concurrency,
+            max_concurrency=self._options.max_concurrency or default_concurrency(self._cls),
         )
         task_options = self._options.as_task_options()
         (creation,) = backend.submit(self._blob, args, kwargs, task_options, target)

@@ -88,14 +88,15 @@ class ActorOptions:
     num_gpus: float = 0
     resources: Mapping[str, float] = field(default_factory=dict)
     max_restarts: int = 0
-    max_concurrency: int = 1
+    max_concurrency: int | None = None  # None: 1, or 1000 for an async actor (as Ray)
     name: str = ""
 
     def updated(self, **options: Any) -> ActorOptions:
         known = _known_options(self, options, _IGNORED_ACTOR_OPTIONS, _NOT_YET_ACTOR_OPTIONS)
         new = replace(self, **known)
         _check_int("max_restarts", new.max_restarts, minimum=-1)
-        _check_int("max_concurrency", new.max_concurrency, minimum=1)
+        if new.max_concurrency is not None:
+            _check_int("max_concurrency", new.max_concurrency, minimum=1)
         if not isinstance(new.name, str):
             raise TypeError(f"name must be a string, got {new.name!r}.")
         new.as_task_options()  # validates the resources

@@ -315,3 +315,24 @@ def test_workers_import_the_drivers_nbray_whatever_the_working_directory(
     monkeypatch.chdir(tmp_path)
     nbray.init(num_cpus=1)
     assert nbray.get(worker_pid.remote()) > 0
+
+
+def test_an_async_actor_runs_its_calls_concurrently_by_default(local_ray: Any) -> None:
+    import asyncio
+
+    @nbray.remote
+    class Gate:  # no max_concurrency: async methods interleave, as in Ray
+        def __init__(self) -> None:
+            self.opened = asyncio.Event()
+
+        async def wait_open(self) -> str:
+            await self.opened.wait()
+            return "through"
+
+        async def open(self) -> None:
+            self.opened.set()
+
+    gate = Gate.remote()
+    waiting = [gate.wait_open.remote() for _ in range(3)]
+    gate.open.remote()
+    assert nbray.get(waiting) == ["through"] * 3
