@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -32,3 +34,11 @@ def run(shell: InteractiveShell, code: str) -> object:
     result = shell.run_cell(code, store_history=True)  # as a kernel runs cells: In[N] advances
     result.raise_error()
     return result.result
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Path:
+    """A named pipe: a task that opens it to read waits until the test writes to it."""
+    path = tmp_path / "gate"
+    os.mkfifo(path)
+    return path

@@ -73,9 +73,8 @@ def kernel(tmp_path: Path) -> Iterator[Kernel]:
     assert workers and not alive  # the kernel's shutdown took its workers with it
 
 
-def test_task_output_lands_in_the_cell_that_submitted_it(kernel: Kernel, tmp_path: Path) -> None:
-    fifo = tmp_path / "gate"
-    os.mkfifo(fifo)
+def test_task_output_lands_in_the_cell_that_submitted_it(kernel: Kernel, gate: Path) -> None:
+    fifo = gate
     reply, _ = kernel.execute("%load_ext nbray")
     assert reply["content"]["status"] == "ok"
     code = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import weakref
 from pathlib import Path
 
@@ -96,11 +95,10 @@ def outer():
 
 
 def test_without_widgets_each_cell_prints_its_tasks_output_and_report(
-    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], gate: Path
 ) -> None:
     shell.run_line_magic("load_ext", "nbray")
-    fifo = tmp_path / "gate"
-    os.mkfifo(fifo)
+    fifo = gate
     run(shell, FIFO_TASKS + f"fifo = {str(fifo)!r}")
     count = shell.execution_count
     capsys.readouterr()

@@ -56,13 +56,12 @@ def test_a_missing_binding_or_an_error_reads_like_a_cell(loaded: InteractiveShel
     assert f"Cell In[{count}], line 3" in traceback and "raise ValueError(x)" in traceback
 
 
-def test_options_reach_the_task(loaded: InteractiveShell, tmp_path: Path) -> None:
+def test_options_reach_the_task(loaded: InteractiveShell, gate: Path) -> None:
     with pytest.raises(nbray.exceptions.RayError, match="TPU"):  # unschedulable: fails at once
         run(loaded, "%%remote --block --resources TPU=1\n1")
     with pytest.raises(nbray.exceptions.RayError, match="TPU"):
         run(loaded, '%%remote --block --resources {"TPU":2}\n1')
-    fifo = tmp_path / "gate"
-    os.mkfifo(fifo)
+    fifo = gate
     run(loaded, f"fifo = {str(fifo)!r}")
     with pytest.raises(nbray.exceptions.GetTimeoutError, match="it was cancelled"):
         run(loaded, "%%remote --block --timeout 0.2\nopen(fifo).read()")

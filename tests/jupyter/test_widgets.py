@@ -66,10 +66,9 @@ def test_a_cell_shows_its_tasks_counts_output_and_grid(
 
 
 def test_output_reaches_its_own_cell_after_it_ended(
-    shell: InteractiveShell, widget_session: NotebookSession, tmp_path: Path
+    shell: InteractiveShell, widget_session: NotebookSession, gate: Path
 ) -> None:
-    fifo = tmp_path / "gate"
-    os.mkfifo(fifo)
+    fifo = gate
     run(shell, TASKS + f"fifo = {str(fifo)!r}")
     first = shell.execution_count
     run(shell, "ref = late.remote(fifo)")
@@ -97,10 +96,9 @@ def test_a_failed_task_shows_its_traceback_with_cells_named(
 
 
 def test_the_cancel_button_cancels_the_cells_unfinished_tasks(
-    shell: InteractiveShell, widget_session: NotebookSession, tmp_path: Path
+    shell: InteractiveShell, widget_session: NotebookSession, gate: Path
 ) -> None:
-    fifo = tmp_path / "gate"
-    os.mkfifo(fifo)
+    fifo = gate
     run(shell, TASKS + f"fifo = {str(fifo)!r}")
     count = shell.execution_count
     run(shell, "refs = [late.remote(fifo) for _ in range(3)]")
