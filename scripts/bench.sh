@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[bench]"
-.venv/bin/python bench/run.py "$@"
+.venv/bin/python -m bench.run "$@"
