@@ -228,12 +228,12 @@ SYSTEMS: dict[str, tuple[str, Callable[[], Any]]] = {  # name: (module it needs,
 # A fresh process to the first result, then (on request) shutdown: (start code, stop code).
 LIFECYCLE = {
     "nbray": (
-        "import nbray as m\nm.init(num_cpus={w})\nm.get(m.remote(abs).remote(-1))",
+        "import nbray as m\nm.init(num_cpus={w})\nm.get(m.remote(lambda: 1).remote())",
         "m.shutdown()",
     ),
     "ray": (
         "import ray as m\nm.init(num_cpus={w}, include_dashboard=False)\n"
-        "m.get(m.remote(abs).remote(-1))",
+        "m.get(m.remote(lambda: 1).remote())",  # Ray refuses builtins
         "m.shutdown()",
     ),
     "dask": (
