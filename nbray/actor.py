@@ -58,6 +58,7 @@ class ActorClass:
         self._cls = cls
         self._options = options
         self._blob = blob
+        self._concurrency = options.max_concurrency or default_concurrency(cls)  # once, here
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -71,7 +72,7 @@ class ActorClass:
         target = ActorTarget(
             TaskKind.ACTOR_CREATION,
             max_restarts=self._options.max_restarts,
-            max_concurrency=self._options.max_concurrency or default_concurrency(self._cls),
+            max_concurrency=self._concurrency,
         )
         task_options = self._options.as_task_options()
         (creation,) = backend.submit(self._blob, args, kwargs, task_options, target)

@@ -186,12 +186,17 @@ def notebook_source(function: Any) -> tuple[str, list[str]] | None:
     return (filename, lines) if lines else None
 
 
+def remember_source(filename: str, lines: list[str]) -> None:
+    """Make code that exists in no file (a notebook cell) known to linecache, so tracebacks
+    formatted in this process show its lines."""
+    linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+
+
 def load_function(data: bytes) -> Any:
     """A function exported by `FunctionBlob.export`, its in-memory source known to linecache."""
     function, source = cloudpickle.loads(data)
     if source is not None:
-        filename, lines = source
-        linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+        remember_source(*source)
     return function
 
 

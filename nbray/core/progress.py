@@ -22,7 +22,7 @@ _ORDER = (
     TaskState.FAILED,
     TaskState.CANCELLED,
 )
-LIVE_STATES = (TaskState.WAITING_FOR_ARGS, TaskState.READY, TaskState.RUNNING)
+LIVE_STATES = tuple(s for s in TaskState if not s.is_terminal)
 _STAGE = {TaskState.WAITING_FOR_ARGS: 0, TaskState.READY: 0, TaskState.RUNNING: 1}  # else 2
 _ENDED = {
     ev.TaskFinished: TaskState.FINISHED,
@@ -164,8 +164,7 @@ class Ledger:
         if not total:
             return "no tasks"
         parts = ", ".join(f"{counts[s]} {s.value}" for s in _ORDER if counts[s])
-        plural = "s" if total != 1 else ""
-        line = f"{total} task{plural}: {parts} ({100 * done_count(counts) // total}%)"
+        line = f"{tasks_phrase(total)}: {parts} ({100 * done_count(counts) // total}%)"
         return line if now is None else f"{line} in {self.elapsed(context, now):.1f} s"
 
     def describe(self, entry: TaskEntry) -> str:
@@ -174,7 +173,12 @@ class Ledger:
 
 
 def done_count(counts: Counter[TaskState]) -> int:
-    return counts[TaskState.FINISHED] + counts[TaskState.FAILED] + counts[TaskState.CANCELLED]
+    return sum(n for state, n in counts.items() if state.is_terminal)
+
+
+def tasks_phrase(count: int) -> str:
+    """`1 task`, `3 tasks`."""
+    return f"{count} task{'s' if count != 1 else ''}"
 
 
 @dataclass(slots=True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ast
-import linecache
 from typing import Any
+
+from nbray.serialization import remember_source
 
 
 def run_cell_body(
@@ -13,7 +14,7 @@ def run_cell_body(
     """Run a cell's code with the captured variables; the value of its last expression, then
     the values of `outputs` (the variables `%%remote a b` binds)."""
     # Source lines for the worker's traceback; the kernel relabels the file as "Cell In[N]".
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    remember_source(filename, source.splitlines(True))
     namespace: dict[str, Any] = {"__name__": "__main__", **dict(zip(names, values, strict=True))}
     tree = ast.parse(source, filename)
     last = tree.body[-1] if tree.body else None

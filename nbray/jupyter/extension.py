@@ -242,16 +242,16 @@ class NotebookSession:
     def _on_output(self, event: ev.TaskOutput) -> None:
         with self.lock:
             context = self.ledger.context_of_task(event.task_id)
-            if context is None:  # not a notebook cell's task: as without the extension
-                write(event.stream, event.text)
-                return
-            if self.use_widgets:
+            if context is not None and self.use_widgets:
                 self._pending.setdefault(context, PendingOutput()).add(event.stream, event.text)
                 self._dirty.add(context)
-            elif event.task_id is not None:
+            elif context is not None and event.task_id is not None:
                 self._unprinted.setdefault(event.task_id, PendingOutput()).add(
                     event.stream, event.text
                 )
+        if context is None:  # not a notebook cell's task: as without the extension (and
+            write(event.stream, event.text)  # not while holding the lock)
+            return
         self._poke()
 
     def _poke(self) -> None:

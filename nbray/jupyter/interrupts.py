@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import nbray
+from nbray.core.progress import tasks_phrase
 from nbray.object_ref import ObjectRef
 
 if TYPE_CHECKING:
@@ -71,30 +72,20 @@ def stop_cell_tasks(session: NotebookSession) -> None:
     policy = session.interrupt_policy
     if policy is InterruptPolicy.KEEP:
         return
-    with session.lock:
-        unfinished = session.ledger.unfinished(cell)
-    if not unfinished:
-        return
     force = policy is InterruptPolicy.KILL
-    for task_id in unfinished:
-        nbray.events.cancel_task(task_id, force=force)
+    count = session.cancel(cell, force=force)
+    if not count:
+        return
     if force:
-        print(f"nbray: killed {_tasks(len(unfinished))} of {cell}.", file=sys.stderr)
+        print(f"nbray: killed {tasks_phrase(count)} of {cell}.", file=sys.stderr)
         return
     print(
-        f"nbray: cancelling {_tasks(len(unfinished))} of {cell}; interrupt again to kill them.",
+        f"nbray: cancelling {tasks_phrase(count)} of {cell}; interrupt again to kill them.",
         file=sys.stderr,
     )
     try:
         with session.lock:
-            session.ended.wait_for(lambda: not session.ledger.unfinished(cell))
+            session.ended.wait_for(lambda: not session.ledger.is_live(cell))
     except KeyboardInterrupt:
-        with session.lock:
-            unfinished = session.ledger.unfinished(cell)
-        for task_id in unfinished:
-            nbray.events.cancel_task(task_id, force=True)
-        print(f"nbray: killed {_tasks(len(unfinished))} of {cell}.", file=sys.stderr)
-
-
-def _tasks(count: int) -> str:
-    return f"{count} task{'s' if count != 1 else ''}"
+        killed = session.cancel(cell, force=True)
+        print(f"nbray: killed {tasks_phrase(killed)} of {cell}.", file=sys.stderr)

@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 
 import nbray
 from nbray.core.ids import format_id
+from nbray.core.progress import tasks_phrase
 from nbray.core.task import TaskState
 from nbray.jupyter.extension import Cell, NotebookSession
 from nbray.jupyter.interrupts import InterruptPolicy
@@ -102,7 +103,7 @@ class NbrayMagics(Magics):
             if not cells:
                 raise UsageError(f"{argument} submitted no tasks. Usage: %nbray cancel In[N]|all")
             count = sum(self.session.cancel(cell) for cell in cells)
-        print(f"Cancelling {count} task{'s' if count != 1 else ''}.")
+        print(f"Cancelling {tasks_phrase(count)}.")
 
     def _interrupt(self, argument: str) -> None:
         if argument:

@@ -112,7 +112,8 @@ def progress(refs: Sequence[ObjectRef[Any]], *, display: bool = True) -> Progres
     if not all(isinstance(ref, ObjectRef) for ref in refs):
         raise TypeError("progress() takes a list of ObjectRefs returned by .remote() or put().")
     if not _use_widgets():
-        nbray.wait(refs, num_returns=len(refs)) if refs else None
+        if refs:
+            nbray.wait(refs, num_returns=len(refs))
         model = RefProgress([ref.task_id() for ref in refs])
         for position, state in states_now(refs):
             model.advance(position, state)
