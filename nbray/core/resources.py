@@ -26,13 +26,13 @@ class Resources(Mapping[str, float]):
             if amount:
                 units[name] = round(amount * _UNITS)
         self._units = units
-        self._hash = hash(frozenset(units.items()))
+        self._hash: int | None = None  # computed when first asked: most sums are never hashed
 
     @classmethod
     def _from_units(cls, units: dict[str, int]) -> Resources:
         new = cls.__new__(cls)
         new._units = {name: amount for name, amount in units.items() if amount}
-        new._hash = hash(frozenset(new._units.items()))
+        new._hash = None
         return new
 
     @classmethod
@@ -53,7 +53,11 @@ class Resources(Mapping[str, float]):
         return cls(amounts)
 
     def fits_in(self, available: Resources) -> bool:
-        return all(available._units.get(n, 0) >= a for n, a in self._units.items())
+        units = available._units
+        for name, amount in self._units.items():  # noqa: SIM110 (all() with a generator: slower)
+            if units.get(name, 0) < amount:
+                return False
+        return True
 
     def __add__(self, other: Resources) -> Resources:
         units = dict(self._units)
@@ -89,6 +93,8 @@ class Resources(Mapping[str, float]):
         return len(self._units)
 
     def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._units.items()))
         return self._hash
 
     def __eq__(self, other: object) -> bool:

@@ -34,6 +34,7 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from nbray.core import events as ev
 from nbray.core import failures
@@ -82,8 +83,7 @@ class SchedulerConfig:
             raise ValueError(f"Need 0 <= num_workers <= max_workers and max_workers >= 1: {self}")
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(NamedTuple):  # a tuple: one is logged per move of every task
     task_id: TaskId
     start: TaskState | None
     finish: TaskState
@@ -214,7 +214,8 @@ class SchedulerState:
         spec = event.spec
         if spec.task_id in self._tasks:
             raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
-        self._emit(Publish(replace(event, spec=replace(spec, body=None))))
+        # Subscribers may keep events: not the task's arguments.
+        self._emit(Publish(ev.TaskSubmitted(replace(spec, body=None), event.time)))
         for oid in spec.return_ids:
             self._refs.create(oid, ObjectState.PENDING, spec.owner)
         self._refs.pin(spec.captured_ids)
@@ -743,18 +744,18 @@ class SchedulerState:
     def _oldest_runnable(self) -> _Task | None:
         """The oldest ready task whose resources fit what is available now."""
         best: _Task | None = None
-        for shape in list(self._ready):
-            queue = self._ready[shape]
-            while queue and self.task_state(queue[0]) is not TaskState.READY:
+        tasks = self._tasks
+        for shape, queue in list(self._ready.items()):
+            while queue and ((task := tasks.get(queue[0])) is None or task.state is not _READY):
                 queue.popleft()  # cancelled or failed while queued
             if not queue:
                 del self._ready[shape]
             elif (
-                shape.fits_in(self._available)
+                (best is None or queue[0] < best.spec.task_id)
+                and shape.fits_in(self._available)
                 and self._gpus.can_assign(shape.get("GPU", 0))
-                and (best is None or queue[0] < best.spec.task_id)
             ):
-                best = self._tasks[queue[0]]
+                best = task
         return best
 
     def _maybe_spawn(self) -> None:
@@ -817,6 +818,7 @@ def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
 
 
 _T = TaskState
+_READY = TaskState.READY
 _UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.RUNNING)
 _Method = Callable[[SchedulerState, _Task, float], None]
 _TRANSITIONS: dict[tuple[TaskState, TaskState], _Method] = {

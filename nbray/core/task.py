@@ -25,6 +25,10 @@ class TaskState(enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+    # Members are singletons compared by identity: hash them as objects, in C (Enum's own
+    # __hash__ is Python code, and every transition looks one up).
+    __hash__ = object.__hash__
+
     @property
     def is_terminal(self) -> bool:
         return self in _TERMINAL

@@ -17,11 +17,12 @@ Theory of operation
                                         |
                           answer workers blocked in get/wait (their own deadlines)
 
-There is exactly one blocking call, `multiprocessing.connection.wait`, over the wakeup pipe, every
-worker channel and every worker's pidfd, with the nearest deadline of a worker's `get`/`wait` as
-its timeout. A worker dying is just another event. User threads never touch the scheduler; they
-read values from the thread-safe ObjectTable directly, so a `get` of a ready object costs no
-round trip through this thread. Posting is safe from `__del__` (SimpleQueue is reentrant).
+There is exactly one blocking call, an epoll `select` over the wakeup pipe, every worker channel
+and every worker's pidfd (registered again only when the pool's set of them changes), with the
+nearest deadline of a worker's `get`/`wait` as its timeout. A worker dying is just another event.
+User threads never touch the scheduler; they read values from the thread-safe ObjectTable directly,
+so a `get` of a ready object costs no round trip through this thread. Posting is safe from
+`__del__` (SimpleQueue is reentrant).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import selectors
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from multiprocessing.connection import wait
 from typing import Any
 
 from nbray.core import events as ev
@@ -76,8 +77,13 @@ class EventLoop:
         self._wakeup_read, self._wakeup_write = os.pipe()
         os.set_blocking(self._wakeup_read, False)
         os.set_blocking(self._wakeup_write, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wakeup_read, selectors.EVENT_READ)
+        self._registered: list[int] = []  # the workers' descriptors in the selector
+        self._registered_generation = -1
         self._requests: list[_WorkerRequest] = []
         self._blocks_in_flight: dict[WorkerId, set[int]] = {}
+        self._woken = False  # a wakeup byte is on its way: the next post need not write one
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
         self._running = True
 
@@ -87,6 +93,9 @@ class EventLoop:
     def post(self, *items: Any) -> None:
         """Hand events (or calls) to the loop; any thread, even inside `__del__`."""
         self._inbox.put(items)
+        if self._woken:
+            return  # a byte is in the pipe already: the loop will take this item too
+        self._woken = True
         # A full pipe means the loop will wake anyway; a closed one, that the loop is gone.
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wakeup_write, b"\0")
@@ -119,6 +128,7 @@ class EventLoop:
         finally:
             self._pool.close()
             self._table.close()
+            self._selector.close()
             os.close(self._wakeup_read)
             self._refuse_pending_calls()
 
@@ -138,14 +148,14 @@ class EventLoop:
                 return taken
 
     def _step(self) -> None:
-        ready = wait([self._wakeup_read, *self._pool.waitables()], self._timeout())
+        self._register_workers()
         events: list[ev.Event] = []
         calls: list[_Call] = []
-        for waitable in ready:
-            if waitable == self._wakeup_read:
+        for key, _ in self._selector.select(self._timeout()):
+            if key.data is None:
                 self._drain_wakeups()
-            elif (worker := self._pool.owner_of(waitable)) is not None:
-                events += self._from_worker(worker, pidfd_fired=waitable == worker.pidfd)
+            elif key.data.worker_id in self._pool.workers:  # not reaped earlier in this step
+                events += self._from_worker(key.data, pidfd_fired=key.fd == key.data.pidfd)
         for item in self._take_inbox():
             if item is _STOP:
                 self._running = False
@@ -162,6 +172,17 @@ class EventLoop:
             except Exception as error:
                 call.future.set_exception(error)
 
+    def _register_workers(self) -> None:
+        if self._pool.generation == self._registered_generation:
+            return
+        for fd in self._registered:
+            self._selector.unregister(fd)
+        waitables = self._pool.waitables()
+        for fd, worker in waitables:
+            self._selector.register(fd, selectors.EVENT_READ, worker)
+        self._registered = [fd for fd, _ in waitables]
+        self._registered_generation = self._pool.generation
+
     def _timeout(self) -> float | None:
         deadlines = [r.deadline for r in self._requests if r.deadline is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
@@ -172,6 +193,9 @@ class EventLoop:
                 pass
         except BlockingIOError:
             pass
+        # After draining (a byte written meanwhile would be lost) and before taking the inbox
+        # (an item posted from now on writes a byte again).
+        self._woken = False
 
     # ---- messages from workers become events ---------------------------------------------
 

@@ -1,13 +1,17 @@
 """Messages between the driver's event loop and a worker process, and how they are framed.
 
 Each message is one pickled NamedTuple (protocol 5; values inside are already `Serialized`),
-sent with `multiprocessing.connection.Connection.send_bytes` over a socketpair.
+prefixed by its length, over one end of a socketpair (`Channel`). Reads are buffered: the event
+loop takes every message a worker has sent in one `recv`, which matters when thousands of short
+tasks end per second.
 """
 
 from __future__ import annotations
 
 import pickle
-from multiprocessing.connection import Connection
+import socket
+import struct
+from collections import deque
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.ids import ObjectId, TaskId
@@ -136,9 +140,81 @@ class HoldsChanged(NamedTuple):
     deltas: tuple[tuple[ObjectId, int], ...]
 
 
-def send(connection: Connection, message: Any) -> None:
-    connection.send_bytes(pickle.dumps(message, protocol=5))
+_LENGTH = struct.Struct("<Q")
+_CHUNK = 1 << 16
+_SMALL = 1 << 16  # below this, header and body go in one write
 
 
-def receive(connection: Connection) -> Any:
-    return pickle.loads(connection.recv_bytes())
+class Channel:
+    """Length-prefixed pickled messages over a blocking stream socket.
+
+    `send` may be called from several threads only under the caller's own lock; `receive`
+    (blocking) and `receive_ready` (never blocks) from one thread at a time.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._socket = sock
+        self._buffer = bytearray()  # the start of a message not all arrived yet
+        self._parsed: deque[Any] = deque()
+        self.at_eof = False  # the peer closed its end (messages before that are still read)
+
+    @classmethod
+    def from_fd(cls, fd: int) -> Channel:
+        return cls(socket.socket(fileno=fd))
+
+    def fileno(self) -> int:
+        return self._socket.fileno()
+
+    def send(self, message: Any) -> None:
+        data = pickle.dumps(message, protocol=5)
+        header = _LENGTH.pack(len(data))
+        if len(data) < _SMALL:
+            self._socket.sendall(header + data)
+        else:  # no copy of a large body
+            self._socket.sendall(header)
+            self._socket.sendall(data)
+
+    def receive(self) -> Any:
+        """The next message, waiting for it; EOFError once the peer has closed."""
+        while not self._parsed:
+            self._fill(0)
+            if self.at_eof:
+                raise EOFError("the channel's peer closed it")
+        return self._parsed.popleft()
+
+    def receive_ready(self) -> list[Any]:
+        """Every message that has arrived, without waiting (sets `at_eof` at the end)."""
+        while self._fill(socket.MSG_DONTWAIT):
+            pass
+        messages = list(self._parsed)
+        self._parsed.clear()
+        return messages
+
+    def close(self) -> None:
+        self._socket.close()
+
+    def _fill(self, flags: int) -> bool:
+        """Read what is there and parse the messages it completes; False at EOF, or (with
+        MSG_DONTWAIT) when nothing more is there."""
+        try:
+            chunk = self._socket.recv(_CHUNK, flags)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            self.at_eof = True
+            return False
+        self._buffer += chunk
+        self._parse()
+        return len(chunk) == _CHUNK  # a short read: drained for now
+
+    def _parse(self) -> None:
+        buffer, start = self._buffer, 0
+        with memoryview(buffer) as view:
+            while len(buffer) - start >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(buffer, start)
+                end = start + _LENGTH.size + length
+                if len(buffer) < end:
+                    break
+                self._parsed.append(pickle.loads(view[start + _LENGTH.size : end]))
+                start = end
+        del buffer[:start]

@@ -18,7 +18,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from multiprocessing.connection import Connection
 from typing import Any, NoReturn
 
 from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
@@ -36,7 +35,7 @@ from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 class WorkerClient:
     kind = "worker"
 
-    def __init__(self, channel: Connection, worker_id: WorkerId, arena: Arena) -> None:
+    def __init__(self, channel: protocol.Channel, worker_id: WorkerId, arena: Arena) -> None:
         self._channel = channel
         self._arena = arena
         self.worker_id = worker_id
@@ -78,8 +77,8 @@ class WorkerClient:
                     net[oid] += delta
                 deltas = tuple((oid, d) for oid, d in net.items() if d)
                 if deltas:
-                    protocol.send(self._channel, protocol.HoldsChanged(deltas))
-            protocol.send(self._channel, message)
+                    self._channel.send(protocol.HoldsChanged(deltas))
+            self._channel.send(message)
 
     # ---- concurrent mode (actors with max_concurrency > 1) -------------------------------
 
@@ -96,7 +95,7 @@ class WorkerClient:
         assert self._waiting is not None
         while True:
             try:
-                message = protocol.receive(self._channel)
+                message = self._channel.receive()
             except (EOFError, OSError):
                 self._calls.put(None)
                 return
@@ -201,7 +200,7 @@ class WorkerClient:
             return reply.result()
         self.send(message)
         while True:
-            reply = protocol.receive(self._channel)
+            reply = self._channel.receive()
             if getattr(reply, "request_id", None) == message.request_id:
                 return reply
             # else: the answer to a request an interrupt (cancel) abandoned: drop it

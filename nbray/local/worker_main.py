@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from types import FrameType
 
 from nbray import _current
@@ -39,9 +38,9 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _interrupt_task)
     _die_with_parent(parent_pid)
-    channel = Connection(channel_fd)
+    channel = protocol.Channel.from_fd(channel_fd)
     try:
-        setup = protocol.receive(channel)
+        setup = channel.receive()
     except EOFError:
         return
     sys.path[:] = setup.sys_path
@@ -57,12 +56,12 @@ def main(argv: list[str]) -> None:
     serve(channel, client)
 
 
-def serve(channel: Connection, client: WorkerClient) -> None:
+def serve(channel: protocol.Channel, client: WorkerClient) -> None:
     functions = FunctionCache()
     host = client.host
     while True:
         try:
-            task = protocol.receive(channel)
+            task = channel.receive()
         except EOFError:
             return  # the driver shut down or died
         if not isinstance(task, protocol.ExecuteTask):

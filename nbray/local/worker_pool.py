@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any
 
 from nbray.core.ids import ObjectId, WorkerId
@@ -35,7 +35,7 @@ SHUTDOWN_GRACE_SECONDS = 0.25
 class WorkerProcess:
     worker_id: WorkerId
     process: subprocess.Popen[bytes]
-    channel: Connection | None
+    channel: protocol.Channel | None
     pidfd: int
     functions: set[bytes] = field(default_factory=set)  # function ids the worker has cached
 
@@ -44,6 +44,7 @@ class ProcessPool:
     def __init__(self, store: ObjectStore) -> None:
         self.workers: dict[WorkerId, WorkerProcess] = {}
         self._store = store
+        self.generation = 0  # changes whenever the set of waitables does
 
     # ---- the WorkerPool protocol ---------------------------------------------------------
 
@@ -57,10 +58,11 @@ class ProcessPool:
             command, pass_fds=[theirs.fileno(), store.fd], stdin=subprocess.DEVNULL, env=env
         )
         theirs.close()
-        channel = Connection(ours.detach())
+        channel = protocol.Channel(ours)
         pidfd = os.pidfd_open(process.pid)
         self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd)
-        protocol.send(channel, protocol.Setup(list(sys.path), os.getcwd()))
+        self.generation += 1
+        channel.send(protocol.Setup(list(sys.path), os.getcwd()))
 
     def stop(self, worker_id: WorkerId) -> None:
         worker = self.workers.get(worker_id)
@@ -96,32 +98,30 @@ class ProcessPool:
         if worker is None or worker.channel is None:
             return  # it died: its death is (or will be) an event of its own
         try:
-            protocol.send(worker.channel, message)
+            worker.channel.send(message)
         except OSError:
             self._close_channel(worker)
 
-    def waitables(self) -> list[Any]:
-        found: list[Any] = []
+    def waitables(self) -> list[tuple[int, WorkerProcess]]:
+        """The file descriptors to wait on, with their workers (see `generation`)."""
+        found = []
         for worker in self.workers.values():
-            found.append(worker.pidfd)
+            found.append((worker.pidfd, worker))
             if worker.channel is not None:
-                found.append(worker.channel)
+                found.append((worker.channel.fileno(), worker))
         return found
-
-    def owner_of(self, waitable: Any) -> WorkerProcess | None:
-        for worker in self.workers.values():
-            if waitable is worker.channel or waitable == worker.pidfd:
-                return worker
-        return None
 
     def read(self, worker: WorkerProcess) -> list[Any]:
         """Every message the worker has sent so far (its channel closes at EOF)."""
-        messages = []
         channel = worker.channel
+        if channel is None:
+            return []
         try:
-            while channel is not None and channel.poll():
-                messages.append(protocol.receive(channel))
-        except (EOFError, OSError):
+            messages = channel.receive_ready()
+        except OSError:
+            messages = []
+            channel.at_eof = True
+        if channel.at_eof:
             self._close_channel(worker)
         return messages
 
@@ -129,6 +129,7 @@ class ProcessPool:
         """Forget a worker whose pidfd fired; its exit code (negative: killed by that signal)."""
         self.workers.pop(worker.worker_id, None)
         self._close_channel(worker)
+        self.generation += 1
         os.close(worker.pidfd)
         return worker.process.wait()
 
@@ -150,6 +151,7 @@ class ProcessPool:
         if worker.channel is not None:
             worker.channel.close()
             worker.channel = None
+            self.generation += 1
 
 
 def _python() -> list[str]:
