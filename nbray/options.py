@@ -32,6 +32,11 @@ class TaskOptions:
     retry_exceptions: bool | tuple[type[BaseException], ...] = False
     max_calls: int = 0
     name: str = ""
+    request: Resources = field(init=False, repr=False, compare=False)  # what it asks for
+
+    def __post_init__(self) -> None:
+        # Computed once: read by every task submitted with these options.
+        object.__setattr__(self, "request", self.resource_request())
 
     def updated(self, **options: Any) -> TaskOptions:
         """A copy with `options` applied, each checked; unknown names raise with a suggestion."""
@@ -63,7 +68,6 @@ class TaskOptions:
             )
         if not isinstance(self.name, str):
             raise TypeError(f"name must be a string, got {self.name!r}.")
-        self.resource_request()  # validates the amounts
 
     def resource_request(self) -> Resources:
         if not isinstance(self.resources, Mapping):

@@ -99,7 +99,7 @@ def make_task_spec(
         dependencies=dependencies,
         contained_ids=contained,
         captured_ids=function.captured_ids,
-        resources=options.resource_request(),
+        resources=options.request,
         max_retries=options.max_retries if options.max_retries >= 0 else 1 << 30,
         max_calls=options.max_calls,
         function_key=function.function_id,
