@@ -214,8 +214,7 @@ class SchedulerState:
         spec = event.spec
         if spec.task_id in self._tasks:
             raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
-        # Subscribers may keep events: not the task's arguments.
-        self._emit(Publish(ev.TaskSubmitted(replace(spec, body=None), event.time)))
+        self._emit(Publish(ev.TaskSubmitted(spec.without_body(), event.time)))
         for oid in spec.return_ids:
             self._refs.create(oid, ObjectState.PENDING, spec.owner)
         self._refs.pin(spec.captured_ids)

@@ -37,7 +37,7 @@ class TaskState(enum.Enum):
 _TERMINAL = frozenset({TaskState.FINISHED, TaskState.FAILED, TaskState.CANCELLED})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)  # not slots: `without_body` copies its __dict__, 5x faster than replace
 class TaskSpec:
     """Everything the scheduler needs to know about one task.
 
@@ -63,6 +63,12 @@ class TaskSpec:
     owner: WorkerId = DRIVER
     context: object = None
     body: object = None
+
+    def without_body(self) -> TaskSpec:
+        """A copy without the body, to publish: subscribers may keep events, not arguments."""
+        copy = object.__new__(TaskSpec)
+        copy.__dict__.update(self.__dict__, body=None)
+        return copy
 
 
 class ErrorKind(enum.Enum):

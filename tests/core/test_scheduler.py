@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_published_submission_does_not_carry_the_task_body() -> None:
     h = Harness()
     h.start()
     spec = h.spec()
-    spec = type(spec)(**{**{f: getattr(spec, f) for f in spec.__slots__}, "body": b"args"})
+    spec = replace(spec, body=b"args")
     out = h.submit(spec)
     assert out[0].event.spec.body is None  # type: ignore[union-attr]
     assert of_type(out, Dispatch)[0].spec.body == b"args"  # type: ignore[attr-defined]
@@ -267,9 +268,7 @@ def test_refs_captured_by_a_function_are_pinned_for_good() -> None:
     (worker,) = h.start()
     captured = h.put()
     spec = h.spec()
-    spec = type(spec)(
-        **{**{f: getattr(spec, f) for f in spec.__slots__}, "captured_ids": (captured,)}
-    )
+    spec = replace(spec, captured_ids=(captured,))
     h.submit(spec)
     h.returned(spec, worker)
     assert h.drop(captured) == []
@@ -359,7 +358,7 @@ def test_max_calls_replaces_a_worker_after_that_many_tasks_of_the_function() -> 
     h = Harness(cpus=1, workers=1)
     (worker,) = h.start()
     spec = h.spec()
-    spec = type(spec)(**{**{f: getattr(spec, f) for f in spec.__slots__}, "max_calls": 1})
+    spec = replace(spec, max_calls=1)
     h.submit(spec)
     assert StopWorker(worker) in h.returned(spec, worker)
 
@@ -370,17 +369,13 @@ def test_recursive_cancel_reaches_the_tasks_a_task_submitted() -> None:
     parent = h.spec("parent")
     h.submit(parent)
     child = h.spec("child")
-    child = type(child)(
-        **{**{f: getattr(child, f) for f in child.__slots__}, "parent": parent.task_id}
-    )
+    child = replace(child, parent=parent.task_id)
     h.submit(child)  # queued: the parent holds the only CPU
     out = h.handle(ev.CancelRequested(parent.task_id, False, h.now()))
     assert published(out) == [ev.TaskCancelled] and InterruptTask(worker) in out
     assert h.state.task_state(child.task_id) is None
     other = h.spec("other")
-    other = type(other)(
-        **{**{f: getattr(other, f) for f in other.__slots__}, "parent": parent.task_id}
-    )
+    other = replace(other, parent=parent.task_id)
     h.submit(other)
     h.handle(ev.CancelRequested(parent.task_id, False, h.now(), recursive=False))
     assert h.state.task_state(other.task_id) is TaskState.READY
