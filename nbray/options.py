@@ -200,7 +200,7 @@ def _known_options(
 ) -> dict[str, Any]:
     """The options `defaults` (a dataclass of them) knows; Ray's that make no sense here are
     dropped; any other name is refused, suggesting the closest known one."""
-    known = {f.name for f in fields(defaults)}
+    known = {f.name for f in fields(defaults) if f.init}
     where = "an actor" if isinstance(defaults, ActorOptions) else "remote"
     for name in options:
         if name in not_yet:

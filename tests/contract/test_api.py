@@ -260,6 +260,9 @@ def test_unknown_and_bad_options_are_refused(ray: Any) -> None:
         add.options(num_cpu=1)
     with pytest.raises(TypeError, match="Did you mean 'num_cpus'"):
         nbray.remote(num_cpu=2)
+    with pytest.raises(TypeError, match="Unknown option 'request'") as refused:
+        add.options(request=1)  # a computed attribute of the options, not an option
+    assert "request," not in str(refused.value)
     with pytest.raises(ValueError, match=">= 0"):
         add.options(num_cpus=-1)
     with pytest.raises(TypeError, match="keyword arguments"):
