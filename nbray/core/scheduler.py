@@ -487,6 +487,8 @@ class SchedulerState:
     def _register_dependencies(self, task: _Task) -> ErrorInfo | None:
         """Wait for the task's arguments; the error if one of them can never be had."""
         failure: ErrorInfo | None = None
+        if not task.spec.dependencies:
+            return None
         for oid in dict.fromkeys(task.spec.dependencies):
             obj = self._objects.get(oid)
             if obj is None:
@@ -718,6 +720,8 @@ class SchedulerState:
     # ---- scheduling ----------------------------------------------------------------------
 
     def _schedule(self, time: float) -> None:
+        if not self._ready and not self._actors_to_pump:
+            return  # nothing waits to run
         pumped, self._actors_to_pump = self._actors_to_pump, set()
         for actor_id in pumped:
             if actor_id in self._actors:
@@ -813,6 +817,8 @@ class SchedulerState:
 
 def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
     """The objects an unfinished task keeps alive: its arguments, top-level and nested."""
+    if not spec.contained_ids and len(spec.dependencies) < 2:
+        return spec.dependencies  # most often (): nothing to deduplicate
     return tuple(dict.fromkeys((*spec.dependencies, *spec.contained_ids)))
 
 
