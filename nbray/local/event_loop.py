@@ -27,7 +27,6 @@ so a `get` of a ready object costs no round trip through this thread. Posting is
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import selectors
@@ -83,7 +82,6 @@ class EventLoop:
         self._registered_generation = -1
         self._requests: list[_WorkerRequest] = []
         self._blocks_in_flight: dict[WorkerId, set[int]] = {}
-        self._woken = False  # a wakeup byte is on its way: the next post need not write one
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
         self._running = True
 
@@ -93,12 +91,13 @@ class EventLoop:
     def post(self, *items: Any) -> None:
         """Hand events (or calls) to the loop; any thread, even inside `__del__`."""
         self._inbox.put(items)
-        if self._woken:
-            return  # a byte is in the pipe already: the loop will take this item too
-        self._woken = True
-        # A full pipe means the loop will wake anyway; a closed one, that the loop is gone.
-        with contextlib.suppress(BlockingIOError, OSError):
+        # One byte per post, always, with no Python call in between (a Ctrl-C could strike
+        # there): skipping it when one seems pending would save a syscall, but a byte marked
+        # pending and never written would stall the loop for good.
+        try:  # noqa: SIM105 (contextlib.suppress: a Python call, where Ctrl-C can strike)
             os.write(self._wakeup_write, b"\0")
+        except OSError:  # a full pipe: the loop will wake anyway; a closed one: it is gone
+            pass
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run `function` on the loop thread and return its result (for consistent snapshots)."""
@@ -193,9 +192,6 @@ class EventLoop:
                 pass
         except BlockingIOError:
             pass
-        # After draining (a byte written meanwhile would be lost) and before taking the inbox
-        # (an item posted from now on writes a byte again).
-        self._woken = False
 
     # ---- messages from workers become events ---------------------------------------------
 
