@@ -37,13 +37,17 @@ _POLICY = {
 }
 
 
-@magics_class
-class NbrayMagics(Magics):
+class SessionMagics(Magics):
+    """Magics that act on the notebook session (`%nbray`, `%%remote`)."""
+
     def __init__(self, shell: Any, session: NotebookSession) -> None:
         super().__init__(shell)
         self.ip: Any = shell  # typed as optional by IPython: always set here
         self.session = session
 
+
+@magics_class
+class NbrayMagics(SessionMagics):
     @line_magic
     def nbray(self, line: str) -> None:
         command, _, argument = line.strip().partition(" ")

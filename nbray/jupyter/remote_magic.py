@@ -21,13 +21,13 @@ import threading
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 import nbray
 from nbray.exceptions import GetTimeoutError
 from nbray.jupyter.cell_task import run_cell_body
-from nbray.jupyter.extension import NotebookSession
+from nbray.jupyter.magics import SessionMagics
 from nbray.object_ref import ObjectRef
 
 _NOT_CAPTURED = {"In", "Out", "get_ipython", "exit", "quit"}
@@ -35,12 +35,7 @@ USAGE = (__doc__ or "").split("\n\n")[1]
 
 
 @magics_class
-class RemoteMagics(Magics):
-    def __init__(self, shell: Any, session: NotebookSession) -> None:
-        super().__init__(shell)
-        self.ip: Any = shell  # typed as optional by IPython: always set here
-        self.session = session
-
+class RemoteMagics(SessionMagics):
     @magic_arguments()
     @argument("names", nargs="*", help="variables of the cell to bind as ObjectRefs")
     @argument("--num-cpus", type=float, default=1)
