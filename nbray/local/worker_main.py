@@ -32,9 +32,10 @@ _running_task = False
 
 def main(argv: list[str]) -> None:
     channel_fd, parent_pid, store_fd, store_capacity = map(int, argv[1:5])
-    # One write per line, so lines of workers printing at once never interleave mid-line.
+    # One write per line, so lines of workers printing at once never interleave mid-line: also
+    # under PYTHONUNBUFFERED / -u, whose write-through would write a line's newline apart.
     for stream in (sys.stdout, sys.stderr):
-        stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        stream.reconfigure(line_buffering=True, write_through=False)  # type: ignore[union-attr]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGUSR1, _interrupt_task)
     _die_with_parent(parent_pid)

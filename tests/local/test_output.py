@@ -93,3 +93,28 @@ def test_by_default_task_output_goes_to_the_drivers_streams(
     nbray.events.snapshot()
     out, err = capfd.readouterr()
     assert "python line 0\nraw fd line\n" in out and "libc stderr line" in err
+
+
+@nbray.remote
+def prints(lines: int) -> None:
+    for i in range(lines):
+        print(f"line {i}")  # print writes the text and the newline separately
+
+
+def test_each_line_leaves_whole_even_when_python_is_unbuffered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PYTHONUNBUFFERED (or -u) would send a line's text and its newline as two writes: then
+    the lines of two workers printing at once interleave mid-line in the notebook."""
+    monkeypatch.setenv("PYTHONUNBUFFERED", "1")  # the workers inherit it
+    nbray.init(num_cpus=1)
+    try:
+        seen = collect(nbray)
+        ref = prints.remote(200)
+        nbray.get(ref)
+        nbray.events.snapshot()
+        chunks = [e.text for e in seen if isinstance(e, TaskOutput) and e.task_id == ref.task_id()]
+        assert "".join(chunks) == "".join(f"line {i}\n" for i in range(200))
+        assert all(chunk.endswith("\n") for chunk in chunks), chunks[:4]
+    finally:
+        nbray.shutdown()
