@@ -24,9 +24,10 @@ def late(fifo):
     with open(fifo) as gate:
         return gate.read()
 @nbray.remote
-def stubborn(fifo):
+def stubborn(fifo, inside):
     while True:
         try:
+            open(inside, "w").close()  # from here on, a cancel is ignored
             with open(fifo) as gate:
                 return gate.read()
         except KeyboardInterrupt:
@@ -93,15 +94,20 @@ def test_an_interrupt_in_get_cancels_the_cells_tasks_only(
 
 
 def test_a_second_interrupt_kills_tasks_that_ignore_the_first(
-    shell: InteractiveShell, fifos: tuple[str, str], capsys: pytest.CaptureFixture[str]
+    shell: InteractiveShell,
+    fifos: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     shell.run_line_magic("load_ext", "nbray")
+    inside = str(tmp_path / "inside")
     run(shell, TASKS + f"fifos = {fifos!r}")
+    # Not merely running (dispatched): inside its try, or the first interrupt cancels it.
     sender = interrupt_when(
-        lambda: running(shell, "ref")() and main_thread_in("_wait_ready"),
+        lambda: os.path.exists(inside) and main_thread_in("_wait_ready"),
         lambda: main_thread_in("wait_for"),
     )
-    cell = "ref = stubborn.remote(fifos[0])\nnbray.wait([ref])"
+    cell = f"ref = stubborn.remote(fifos[0], {inside!r})\nnbray.wait([ref])"
     result = shell.run_cell(cell, store_history=True)
     sender.join()
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
