@@ -2,9 +2,10 @@
 
 Theory of operation: the event-loop thread stores task results and errors; user threads store
 `put` values and read. Every access holds one lock for a few dict operations only. A thread that
-waits registers a `_Waiter` on the objects it lacks; `store` counts it down and sets its Event
-(so a Ctrl-C in the notebook interrupts the wait, see DESIGN.md). The table also knows which ids
-are still pending, so a ref to an object that will never come fails at once instead of hanging.
+waits registers a `_Waiter` on the objects it lacks; `store` counts it down and wakes it (the
+waiter blocks on a lock: a Ctrl-C in the notebook interrupts that wait, see DESIGN.md). The table
+also knows which ids are still pending, so a ref to an object that will never come fails at once
+instead of hanging.
 
 An entry is a small value kept inline (`Serialized`), a block of the shared-memory arena
 (`InStore`), a value spilled to disk (`Spilled`), or an error (`StoredError`).
@@ -34,12 +35,32 @@ class StoredError:
 Entry = Serialized | InStore | Spilled | StoredError
 
 
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(slots=True)
 class _Waiter:
     remaining: int
     wake_on_error: bool
-    event: threading.Event = field(default_factory=threading.Event)
     callback: Callable[[], None] | None = None  # called (outside the lock) when it wakes
+    woken: bool = False
+    # Held until the waiter is woken: a bare lock, several times cheaper than an Event (whose
+    # Condition is Python code) on the path of every blocking `get`.
+    _unlocked: threading.Lock = field(default_factory=_held_lock)
+
+    def wait(self, timeout: float | None) -> None:
+        self._unlocked.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+
+    def wake(self) -> bool:
+        """Wake it (once: later calls do nothing); whether this call did."""
+        if self.woken:
+            return False
+        self.woken = True
+        self._unlocked.release()
+        return True
 
 
 class ObjectTable:
@@ -65,10 +86,10 @@ class ObjectTable:
             self._stream_changed.notify_all()
             for waiter in self._waiters.pop(object_id, ()):
                 waiter.remaining -= 1
-                if waiter.remaining <= 0 or (
-                    waiter.wake_on_error and isinstance(entry, StoredError)
-                ):
-                    waiter.event.set()
+                if (
+                    waiter.remaining <= 0
+                    or (waiter.wake_on_error and isinstance(entry, StoredError))
+                ) and waiter.wake():
                     woken.append(waiter)
         for waiter in woken:
             if waiter.callback is not None:
@@ -152,7 +173,7 @@ class ObjectTable:
         waiter = self._register(object_ids, num_ready, wake_on_error)
         if waiter is not None:
             try:
-                waiter.event.wait(timeout)
+                waiter.wait(timeout)
             finally:
                 self._unregister(waiter, object_ids)
         if self._closed:
@@ -167,8 +188,7 @@ class ObjectTable:
             waiters = [w for ws in self._waiters.values() for w in ws]
             self._waiters.clear()
         for waiter in waiters:
-            waiter.event.set()
-            if waiter.callback is not None:
+            if waiter.wake() and waiter.callback is not None:
                 waiter.callback()
 
     def _register(
