@@ -209,8 +209,8 @@ class EventLoop:
         now = time.time()
         if isinstance(message, (protocol.TaskDone, protocol.TaskError)):
             self._settle_blocks(worker_id, message, task_ended=True)
-            # A task interrupted while it waited in get/wait no longer wants the answer.
-            self._requests = [r for r in self._requests if r.worker_id != worker_id]
+            if self._requests:  # a task interrupted in get/wait no longer wants the answer
+                self._requests = [r for r in self._requests if r.worker_id != worker_id]
         if isinstance(message, protocol.TaskDone):
             sizes = tuple(v.size for v in message.values)
             contained = tuple(v.contained_ids for v in message.values)

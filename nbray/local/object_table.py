@@ -72,6 +72,7 @@ class ObjectTable:
         self._closed = False
         self._streams: dict[TaskId, list[ObjectId]] = {}  # streaming tasks' items so far
         self._stream_changed = threading.Condition(self._lock)
+        self._stream_readers = 0  # threads in next_in_stream: only they need a notify
 
     def expect(self, object_ids: tuple[ObjectId, ...]) -> None:
         """These objects will be produced: waits on them are legitimate."""
@@ -83,7 +84,8 @@ class ObjectTable:
         with self._lock:
             self._entries[object_id] = entry
             self._pending.discard(object_id)
-            self._stream_changed.notify_all()
+            if self._stream_readers:  # the stream's end, perhaps
+                self._stream_changed.notify_all()
             for waiter in self._waiters.pop(object_id, ()):
                 waiter.remaining -= 1
                 if (
@@ -106,14 +108,18 @@ class ObjectTable:
         """Item `index` of a streaming task once it is there; None if the stream ended (its
         end object is stored) without it. Raises GetTimeoutError if `timeout` passes first."""
         with self._lock:
-            ready = self._stream_changed.wait_for(
-                lambda: (
-                    len(self._streams.get(task_id, ())) > index
-                    or end in self._entries
-                    or self._closed
-                ),
-                timeout,
-            )
+            self._stream_readers += 1
+            try:
+                ready = self._stream_changed.wait_for(
+                    lambda: (
+                        len(self._streams.get(task_id, ())) > index
+                        or end in self._entries
+                        or self._closed
+                    ),
+                    timeout,
+                )
+            finally:
+                self._stream_readers -= 1
             items = self._streams.get(task_id, [])
             if index < len(items):
                 return items[index]

@@ -60,6 +60,9 @@ class ActorTarget:
     max_concurrency: int = 1
 
 
+_PLAIN_TASK = ActorTarget(TaskKind.TASK)
+
+
 def make_task_spec(
     ids: IdAllocator,
     function: FunctionBlob,
@@ -79,7 +82,7 @@ def make_task_spec(
     top_level = set(dependencies)
     contained = tuple(oid for oid in arguments.contained_ids if oid not in top_level)
     task_id = ids.task_id()
-    actor = actor or ActorTarget(TaskKind.TASK)
+    actor = actor or _PLAIN_TASK
     if actor.handle is not None:
         contained = (*contained, actor.handle)
     num_returns = 1 if options.streaming else int(options.num_returns)  # a stream: its end
