@@ -49,17 +49,17 @@ class _Waiter:
     woken: bool = False
     # Held until the waiter is woken: a bare lock, several times cheaper than an Event (whose
     # Condition is Python code) on the path of every blocking `get`.
-    _unlocked: threading.Lock = field(default_factory=_held_lock)
+    _until_woken: threading.Lock = field(default_factory=_held_lock)
 
     def wait(self, timeout: float | None) -> None:
-        self._unlocked.acquire(timeout=-1 if timeout is None else max(timeout, 0))
+        self._until_woken.acquire(timeout=-1 if timeout is None else max(timeout, 0))
 
     def wake(self) -> bool:
         """Wake it (once: later calls do nothing); whether this call did."""
         if self.woken:
             return False
         self.woken = True
-        self._unlocked.release()
+        self._until_woken.release()
         return True
 
 
