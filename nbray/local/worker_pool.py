@@ -27,7 +27,6 @@ from nbray.core.task import TaskSpec
 from nbray.local import protocol
 from nbray.local.object_store import ObjectStore, Payload
 from nbray.local.tasks import TaskBody
-from nbray.serialization import FunctionBlob
 
 SHUTDOWN_GRACE_SECONDS = 0.25
 
@@ -46,7 +45,6 @@ class ProcessPool:
         self.workers: dict[WorkerId, WorkerProcess] = {}
         self._store = store
         self.generation = 0  # changes whenever the set of waitables does
-        self._stripped: dict[bytes, FunctionBlob] = {}  # functions by id, without their code
 
     # ---- the WorkerPool protocol ---------------------------------------------------------
 
@@ -88,16 +86,10 @@ class ProcessPool:
         assert isinstance(body, TaskBody)
         function = body.function
         if function.function_id in worker.functions:  # cached there: send only its id
-            body = TaskBody(self._without_code(function), *body[1:])
+            body = TaskBody(function._replace(data=b""), *body[1:])
         worker.functions.add(function.function_id)
         message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved), gpu_ids)
         self.send(worker_id, message)
-
-    def _without_code(self, function: FunctionBlob) -> FunctionBlob:
-        stripped = self._stripped.get(function.function_id)
-        if stripped is None:
-            stripped = self._stripped[function.function_id] = function._replace(data=b"")
-        return stripped
 
     # ---- for the event loop --------------------------------------------------------------
 
