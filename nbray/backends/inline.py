@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 
 class InlinePool:
+    queues_tasks = False  # a task runs at once, on the caller's stack
+
     def __init__(self) -> None:
         self.started: deque[WorkerId] = deque()
         self.stopped: deque[WorkerId] = deque()
@@ -53,7 +55,7 @@ class InlinePool:
     def stop(self, worker_id: WorkerId) -> None:
         self.stopped.append(worker_id)
 
-    def interrupt(self, worker_id: WorkerId) -> None:
+    def interrupt(self, worker_id: WorkerId, task_id: TaskId) -> None:
         pass  # the task runs on this very thread: it can only be interrupted by Ctrl-C
 
     def dispatch(

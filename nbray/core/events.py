@@ -61,6 +61,16 @@ class TaskYielded:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskBounced:
+    """A worker handed back a task queued on it, unstarted: the task it runs waits in
+    `get`/`wait`, perhaps for that very task."""
+
+    task_id: TaskId
+    worker_id: WorkerId
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class TaskOutput:
     """Text a task wrote to its stdout or stderr (Python or C code alike), in order."""
 
@@ -182,6 +192,7 @@ Event = (
     | TaskStarted
     | TaskReturned
     | TaskYielded
+    | TaskBounced
     | TaskOutput
     | TaskRaised
     | TaskFinished

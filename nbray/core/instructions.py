@@ -31,9 +31,11 @@ class Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class InterruptTask:
-    """Raise `KeyboardInterrupt` inside the task running on this worker."""
+    """Raise `KeyboardInterrupt` inside `task_id` on this worker if it runs there now, or make
+    the worker skip it if it is queued there; a task that has ended is left alone."""
 
     worker_id: WorkerId
+    task_id: TaskId
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,19 @@ from nbray.core.task import ErrorInfo, TaskState
 _ORDER = (
     TaskState.WAITING_FOR_ARGS,
     TaskState.READY,
+    TaskState.QUEUED,
     TaskState.RUNNING,
     TaskState.FINISHED,
     TaskState.FAILED,
     TaskState.CANCELLED,
 )
 LIVE_STATES = tuple(s for s in TaskState if not s.is_terminal)
-_STAGE = {TaskState.WAITING_FOR_ARGS: 0, TaskState.READY: 0, TaskState.RUNNING: 1}  # else 2
+_STAGE = {
+    TaskState.WAITING_FOR_ARGS: 0,
+    TaskState.READY: 0,
+    TaskState.QUEUED: 0,
+    TaskState.RUNNING: 1,
+}  # else 2
 _ENDED = {
     ev.TaskFinished: TaskState.FINISHED,
     ev.TaskFailed: TaskState.FAILED,

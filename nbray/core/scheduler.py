@@ -25,6 +25,16 @@ fit in what is available and a worker is idle. Ready tasks wait in one FIFO queu
 shape, so a task that does not fit never blocks smaller ones behind it; among the shapes that
 fit, the oldest task goes first.
 
+Pipelining: when no worker is idle, a ready task may be QUEUED on a busy worker whose task is
+short (its function's last run took under `config.pipeline_below` seconds) and has the same
+resource shape: it is sent at once and inherits the worker and its resources when the running
+task ends, so the worker never idles between short tasks and the shell handles several results
+per wakeup. The wait this adds is bounded by one short task. Only plain tasks without GPUs or
+max_calls are queued or queued behind. A queued task has not started: a worker whose task
+blocks in get/wait bounces it (`TaskBounced`: it may be what the task waits for), a worker that
+dies or is stopped gives it back, and a cancelled one is skipped (`InterruptTask` names it);
+none of these spends a retry.
+
 Objects are freed when nothing can reach them any more: see `references.py`.
 """
 
@@ -77,6 +87,7 @@ class SchedulerConfig:
     total: Resources
     num_workers: int
     max_workers: int
+    pipeline_below: float = 0.0  # seconds: a task this short may have another queued behind
 
     def __post_init__(self) -> None:
         if not 0 <= self.num_workers <= self.max_workers or self.max_workers < 1:
@@ -112,12 +123,14 @@ class _Task:
     cancel_requested: bool = False
     error: ErrorInfo | None = None  # why it failed, set with the move to FAILED
     error_value: object = None  # the worker's serialized exception, if it raised
+    started: float = 0.0  # when it began running, as far as the scheduler knows
 
 
 @dataclass(slots=True)
 class _Worker:
     state: WorkerState
     task: TaskId | None = None
+    queued: TaskId | None = None  # sent to it, to run once `task` ends
     holds: Resources = _NOTHING
     calls: dict[bytes, int] = field(default_factory=dict)  # tasks run, by function (max_calls)
     actor: TaskId | None = None  # the actor this worker was spawned for
@@ -158,6 +171,7 @@ class SchedulerState:
         self._ready: dict[Resources, deque[TaskId]] = {}
         self._idle: list[WorkerId] = []
         self._available = config.total
+        self._short: dict[bytes, bool] = {}  # by function: did its last run take < pipeline_below
         self._gpus = GpuDevices(config.total.get("GPU", 0))
         self._next_worker = 1
         self._startup_failures = 0
@@ -280,6 +294,11 @@ class SchedulerState:
         created = ev.ObjectCreated(event.object_id, event.size, event.time, event.contained_ids)
         self._emit(Publish(replace(created, task_id=event.task_id)))
 
+    def _on_task_bounced(self, event: ev.TaskBounced) -> None:
+        task = self._tasks.get(event.task_id)
+        if task is not None and task.state is TaskState.QUEUED and task.worker == event.worker_id:
+            self._transition(task, TaskState.READY, "bounced by its busy worker", event.time)
+
     def _on_task_output(self, event: ev.TaskOutput) -> None:
         self._emit(Publish(event))  # a fact for the notebook to route: nothing to decide
 
@@ -303,16 +322,19 @@ class SchedulerState:
         if event.recursive:  # children first: a cancelled parent no longer waits for them
             for child in self._children.get(event.task_id, ()):
                 self._on_cancel_requested(replace(event, task_id=child))
-        if task.state is not TaskState.RUNNING:
+        if task.state is TaskState.QUEUED:  # sent, not started: its worker will skip it
+            self._emit(InterruptTask(task.worker, task.spec.task_id))  # type: ignore[arg-type]
+            self._transition(task, TaskState.CANCELLED, "cancelled before it started", event.time)
+        elif task.state is not TaskState.RUNNING:
             self._transition(task, TaskState.CANCELLED, "cancelled", event.time)
         elif event.force:
             assert task.worker is not None
-            self._stop_worker(task.worker)
+            self._stop_worker(task.worker, event.time)
             self._transition(task, TaskState.CANCELLED, "cancelled by force", event.time)
         elif not task.cancel_requested:
             task.cancel_requested = True
             assert task.worker is not None
-            self._emit(InterruptTask(task.worker))
+            self._emit(InterruptTask(task.worker, task.spec.task_id))
 
     def _on_refs_changed(self, event: ev.RefsChanged) -> None:
         for oid, delta in event.deltas:
@@ -346,6 +368,7 @@ class SchedulerState:
             self._idle.remove(event.worker_id)
         self._available += worker.holds
         worker.holds = _NOTHING
+        self._give_back_queued(worker, "its worker died before it started", event.time)
         if worker.gpus:
             owner = self._tasks.get(worker.task) if worker.task is not None else None
             spec = owner.spec if owner is not None else self._actors[worker.actor].creation  # type: ignore[index]
@@ -424,8 +447,27 @@ class SchedulerState:
             self._ready.setdefault(task.spec.resources, deque()).append(task.spec.task_id)
 
     def _transition_running_ready(self, task: _Task, time: float) -> None:
-        self._release_worker(task)
+        self._release_worker(task, time)
         self._transition_waiting_ready(task, time)
+
+    def _transition_queued_ready(self, task: _Task, time: float) -> None:
+        self._release_worker(task, time)
+        # At the front: it was the oldest of its shape when it was queued.
+        self._ready.setdefault(task.spec.resources, deque()).appendleft(task.spec.task_id)
+
+    def _transition_ready_queued(self, task: _Task, time: float) -> None:
+        worker_id = task.worker
+        assert worker_id is not None
+        self._workers[worker_id].queued = task.spec.task_id
+        self._emit(Dispatch(task.spec, worker_id))
+
+    def _transition_queued_running(self, task: _Task, time: float) -> None:
+        worker = self._workers[task.worker]  # type: ignore[index]
+        worker.state, worker.task, worker.queued = WorkerState.BUSY, task.spec.task_id, None
+        worker.holds = task.spec.resources
+        self._available -= worker.holds
+        task.started = time
+        self._emit(Publish(ev.TaskStarted(task.spec.task_id, task.worker, time)))  # type: ignore[arg-type]
 
     def _transition_ready_running(self, task: _Task, time: float) -> None:
         worker_id = task.worker
@@ -439,32 +481,37 @@ class SchedulerState:
             )
             self._available -= task.spec.resources
             worker.gpus = self._take_gpus(task.spec)
+            task.started = time
         else:  # the actor's own worker, whose resources (and GPUs) the actor holds
             self._actors[task.spec.actor_id].running.add(task.spec.task_id)
         self._emit(Dispatch(task.spec, worker_id, worker.gpus))
         self._emit(Publish(ev.TaskStarted(task.spec.task_id, worker_id, time)))
 
     def _transition_running_finished(self, task: _Task, time: float) -> None:
-        worker_id = self._release_worker(task)
-        assert worker_id is not None
-        self._emit(Publish(ev.TaskFinished(task.spec.task_id, worker_id, time)))
+        if task.spec.kind is TaskKind.TASK:
+            if len(self._short) > 10_000:  # functions defined in a loop: forget the old ones
+                self._short.clear()
+            self._short[task.spec.function_key] = time - task.started < self.config.pipeline_below
+        assert task.worker is not None
+        self._emit(Publish(ev.TaskFinished(task.spec.task_id, task.worker, time)))
+        self._release_worker(task, time)  # after: the task queued behind it starts now
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.READY, None, time)
 
     def _transition_any_cancelled(self, task: _Task, time: float) -> None:
         error = ErrorInfo(ErrorKind.CANCELLED, f"Task {task.spec.name} was cancelled.")
-        self._release_worker(task)
         self._emit(StoreError(task.spec.return_ids, error))
         self._emit(Publish(ev.TaskCancelled(task.spec.task_id, time)))
+        self._release_worker(task, time)
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.FAILED, error, time)
 
     def _transition_any_failed(self, task: _Task, time: float) -> None:
         error = task.error
         assert error is not None, "a move to FAILED needs the error"
-        worker_id = self._release_worker(task)
         self._emit(StoreError(task.spec.return_ids, error, task.error_value))
-        self._emit(Publish(ev.TaskFailed(task.spec.task_id, worker_id, error, time)))
+        self._emit(Publish(ev.TaskFailed(task.spec.task_id, task.worker, error, time)))
+        self._release_worker(task, time)
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.FAILED, error, time)
 
@@ -541,7 +588,9 @@ class SchedulerState:
                 if actor_id is not None and self._actors[actor_id].state is not ActorState.DEAD:
                     self._actor_is_dead(self._actors[actor_id], "no handle to it is left", time)
 
-    def _release_worker(self, task: _Task) -> WorkerId | None:
+    def _release_worker(self, task: _Task, time: float) -> WorkerId | None:
+        """The task no longer runs (or is no longer queued) on its worker; the worker goes on to
+        the task queued behind, or becomes idle."""
         if task.spec.actor_id is not None:  # the actor keeps its worker and resources
             worker_id, task.worker = task.worker, None
             actor = self._actors.get(task.spec.actor_id)
@@ -551,17 +600,28 @@ class SchedulerState:
             return worker_id
         worker_id, task.worker = task.worker, None
         worker = self._workers.get(worker_id) if worker_id is not None else None
-        if worker is not None and worker.task == task.spec.task_id:
+        if worker is not None and worker.queued == task.spec.task_id:
+            worker.queued = None
+        elif worker is not None and worker.task == task.spec.task_id:
             self._available += worker.holds
             worker.holds, worker.task = _NOTHING, None
             self._give_back_gpus(worker, task.spec)
             if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
-                worker.state = WorkerState.IDLE
-                self._idle.append(worker_id)  # type: ignore[arg-type]
-                self._count_call(worker_id, task.spec)  # type: ignore[arg-type]
+                if worker.queued is not None:
+                    queued = self._tasks[worker.queued]
+                    self._transition(queued, TaskState.RUNNING, "its worker is free", time)
+                else:
+                    worker.state = WorkerState.IDLE
+                    self._idle.append(worker_id)  # type: ignore[arg-type]
+                    self._count_call(worker_id, task.spec, time)  # type: ignore[arg-type]
         return worker_id
 
-    def _count_call(self, worker_id: WorkerId, spec: TaskSpec) -> None:
+    def _give_back_queued(self, worker: _Worker, cause: str, time: float) -> None:
+        """The task queued on a worker that stops will not run there: ready again."""
+        if worker.queued is not None:
+            self._transition(self._tasks[worker.queued], TaskState.READY, cause, time)
+
+    def _count_call(self, worker_id: WorkerId, spec: TaskSpec, time: float) -> None:
         """max_calls: a worker that ran enough tasks of a function is replaced (a fresh process
         for code that leaks memory or state)."""
         if not spec.max_calls:
@@ -569,7 +629,7 @@ class SchedulerState:
         worker = self._workers[worker_id]
         calls = worker.calls[spec.function_key] = worker.calls.get(spec.function_key, 0) + 1
         if calls >= spec.max_calls:
-            self._stop_worker(worker_id)
+            self._stop_worker(worker_id, time)
 
     def _spawn_worker(self) -> None:
         worker_id = WorkerId(self._next_worker)
@@ -577,7 +637,7 @@ class SchedulerState:
         self._workers[worker_id] = _Worker(WorkerState.STARTING)
         self._emit(SpawnWorker(worker_id))
 
-    def _stop_worker(self, worker_id: WorkerId) -> None:
+    def _stop_worker(self, worker_id: WorkerId, time: float) -> None:
         worker = self._workers[worker_id]
         if worker.state is WorkerState.IDLE:
             self._idle.remove(worker_id)
@@ -585,6 +645,7 @@ class SchedulerState:
         self._available += worker.holds
         worker.holds = _NOTHING
         self._emit(StopWorker(worker_id))
+        self._give_back_queued(worker, "its worker is stopping", time)
 
     def _take_gpus(self, spec: TaskSpec) -> tuple[int, ...]:
         devices = self._gpus.assign(spec.resources.get("GPU", 0))
@@ -683,7 +744,7 @@ class SchedulerState:
         if event.no_restart:
             self._actor_is_dead(actor, "it was killed with nbray.kill", event.time)
         elif actor.worker is not None and actor.worker in self._workers:
-            self._stop_worker(actor.worker)  # its death restarts it, if restarts remain
+            self._stop_worker(actor.worker, event.time)  # its death restarts it, if any remain
 
     def _actor_worker_died(self, actor: Actor, event: ev.WorkerDied) -> None:
         cause = failures.actor_crashed_cause(event.exit_code)
@@ -703,7 +764,7 @@ class SchedulerState:
         actor.death = failures.actor_died(actor.name, cause)
         worker = self._workers.get(actor.worker) if actor.worker is not None else None
         if worker is not None and worker.state is not WorkerState.STOPPING:
-            self._stop_worker(actor.worker)  # type: ignore[arg-type]
+            self._stop_worker(actor.worker, time)  # type: ignore[arg-type]
         calls = [*actor.running, *actor.queue, actor.creation.task_id]
         actor.queue.clear()
         self._fail_actor_calls(actor, calls, cause, time)
@@ -733,10 +794,29 @@ class SchedulerState:
                 continue
             if not self._idle:
                 self._maybe_spawn()
-                return
+                break
             task.worker = self._idle.pop()
             self._dequeue(task)
             self._transition(task, TaskState.RUNNING, "dispatched", time)
+        if self._ready:
+            self._queue_behind_short_tasks(time)
+
+    def _queue_behind_short_tasks(self, time: float) -> None:
+        """Pipelining (see the module's docstring): queue on each busy worker whose task is short
+        the oldest ready task of the same shape."""
+        for worker_id, worker in self._workers.items():
+            if worker.state is not WorkerState.BUSY or worker.queued is not None:
+                continue
+            running = self._tasks[worker.task].spec  # type: ignore[index]
+            if not (_pipelines(running) and self._short.get(running.function_key)):
+                continue
+            queue = self._ready.get(running.resources)
+            head = self._tasks.get(queue[0]) if queue else None
+            if head is None or head.state is not _READY or not _pipelines(head.spec):
+                continue
+            self._dequeue(head)
+            head.worker = worker_id
+            self._transition(head, TaskState.QUEUED, "queued behind a short task", time)
 
     def _dequeue(self, task: _Task) -> None:
         queue = self._ready[task.spec.resources]
@@ -790,6 +870,11 @@ class SchedulerState:
                 assert task.state is TaskState.RUNNING and task.worker == wid, f"worker {wid}"
                 blocked = worker.state is WorkerState.BLOCKED
                 assert worker.holds == (_NOTHING if blocked else task.spec.resources)
+            if worker.queued is not None:
+                assert busy, f"worker {wid} is {worker.state} with a queued task"
+                queued_task = self._tasks[worker.queued]
+                assert queued_task.state is TaskState.QUEUED and queued_task.worker == wid
+                assert queued_task.spec.resources == task.spec.resources, "queued: other shape"
         assert len(self._idle) == len(set(self._idle)), "a worker is idle twice"
         assert held + self._available == self.config.total, f"{held} + {self._available} leaks"
         queued = [tid for queue in self._ready.values() for tid in queue]
@@ -811,8 +896,16 @@ class SchedulerState:
                 assert queued.count(tid) == expected, f"ready task {tid} is queued wrongly"
             if task.state is TaskState.RUNNING:
                 assert task.worker in self._workers, f"task {tid} runs on a missing worker"
+            if task.state is TaskState.QUEUED:
+                assert self._workers[task.worker].queued == tid, f"task {tid} is not queued"  # type: ignore[index]
+                assert tid not in queued, f"queued task {tid} is also ready"
         self._refs.validate(task_holds)
         self._gpus.validate()
+
+
+def _pipelines(spec: TaskSpec) -> bool:
+    """Can this task be queued on a worker, or have one queued behind it?"""
+    return spec.kind is TaskKind.TASK and not spec.max_calls and not spec.resources.get("GPU")
 
 
 def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
@@ -824,13 +917,16 @@ def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
 
 _T = TaskState
 _READY = TaskState.READY
-_UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.RUNNING)
+_UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.QUEUED, _T.RUNNING)
 _Method = Callable[[SchedulerState, _Task, float], None]
 _TRANSITIONS: dict[tuple[TaskState, TaskState], _Method] = {
     (_T.WAITING_FOR_ARGS, _T.READY): SchedulerState._transition_waiting_ready,
     (_T.READY, _T.RUNNING): SchedulerState._transition_ready_running,
     (_T.RUNNING, _T.FINISHED): SchedulerState._transition_running_finished,
     (_T.RUNNING, _T.READY): SchedulerState._transition_running_ready,
+    (_T.READY, _T.QUEUED): SchedulerState._transition_ready_queued,
+    (_T.QUEUED, _T.RUNNING): SchedulerState._transition_queued_running,
+    (_T.QUEUED, _T.READY): SchedulerState._transition_queued_ready,
     **{(s, _T.FAILED): SchedulerState._transition_any_failed for s in _UNFINISHED},
     **{(s, _T.CANCELLED): SchedulerState._transition_any_cancelled for s in _UNFINISHED},
 }
@@ -841,6 +937,7 @@ _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.ObjectCreated: SchedulerState._on_object_created,  # type: ignore[dict-item]
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]
     ev.TaskYielded: SchedulerState._on_task_yielded,  # type: ignore[dict-item]
+    ev.TaskBounced: SchedulerState._on_task_bounced,  # type: ignore[dict-item]
     ev.TaskRaised: SchedulerState._on_task_raised,  # type: ignore[dict-item]
     ev.TaskOutput: SchedulerState._on_task_output,  # type: ignore[dict-item]
     ev.CancelRequested: SchedulerState._on_cancel_requested,  # type: ignore[dict-item]

@@ -20,6 +20,7 @@ class TaskKind(enum.Enum):
 class TaskState(enum.Enum):
     WAITING_FOR_ARGS = "waiting for args"
     READY = "ready"
+    QUEUED = "queued"  # sent to a worker, to run when the (short) task it runs now ends
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"

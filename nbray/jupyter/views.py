@@ -19,6 +19,7 @@ GRID_LIMIT = 400  # squares drawn; beyond that the bar and the counts tell the s
 STATE_COLOURS = {
     TaskState.WAITING_FOR_ARGS: "#d0d0d0",
     TaskState.READY: "#d0d0d0",
+    TaskState.QUEUED: "#d0d0d0",
     TaskState.RUNNING: "#2f80ed",
     TaskState.FINISHED: "#27ae60",
     TaskState.FAILED: "#eb5757",

@@ -219,6 +219,8 @@ class EventLoop:
             )
         if isinstance(message, protocol.TaskError):
             return ev.TaskRaised(message.task_id, worker_id, message.error, message.value, now)
+        if isinstance(message, protocol.Bounced):
+            return ev.TaskBounced(message.task_id, worker_id, now)
         if isinstance(message, protocol.Output):
             return ev.TaskOutput(message.task_id, worker_id, message.stream, message.text, now)
         if isinstance(message, protocol.HoldsChanged):

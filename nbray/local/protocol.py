@@ -133,6 +133,13 @@ class SubmitTask(NamedTuple):
     spec: TaskSpec
 
 
+class Bounced(NamedTuple):
+    """A task sent to the worker while its current task waits in get/wait (or sent before, not
+    yet started), handed back unstarted: the current task may be waiting for it."""
+
+    task_id: TaskId
+
+
 class HoldsChanged(NamedTuple):
     """The worker's refs and views changed: sent ahead of any other message, so the driver never
     frees an object the worker still holds."""
@@ -140,6 +147,7 @@ class HoldsChanged(NamedTuple):
     deltas: tuple[tuple[ObjectId, int], ...]
 
 
+INTERRUPT = struct.Struct("<Q")  # a task id on a worker's interrupt pipe
 _LENGTH = struct.Struct("<Q")
 _CHUNK = 1 << 16
 _SMALL = 1 << 16  # below this, header and body go in one write

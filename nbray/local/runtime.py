@@ -15,7 +15,7 @@ from typing import Protocol
 
 from nbray.core import events as ev
 from nbray.core import instructions as ins
-from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
 from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
 from nbray.exceptions import (
@@ -37,9 +37,13 @@ Subscriber = Callable[[ev.Event], None]
 
 
 class WorkerPool(Protocol):
+    # Can a worker take a task while it runs one (run them in order, hand back those it holds
+    # while its task waits in get/wait, skip the cancelled)? Then the scheduler pipelines.
+    queues_tasks: bool
+
     def spawn(self, worker_id: WorkerId) -> None: ...
     def stop(self, worker_id: WorkerId) -> None: ...
-    def interrupt(self, worker_id: WorkerId) -> None: ...
+    def interrupt(self, worker_id: WorkerId, task_id: TaskId) -> None: ...
     def dispatch(
         self,
         worker_id: WorkerId,
@@ -60,9 +64,14 @@ _ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
 _REPORTABLE = frozenset({ErrorKind.TASK_ERROR, ErrorKind.WORKER_CRASHED, ErrorKind.UNSCHEDULABLE})
 
 
-def scheduler_config(config: RuntimeConfig) -> SchedulerConfig:
+PIPELINE_BELOW = 0.001  # seconds: a task whose function last ran shorter gets one queued behind
+
+
+def scheduler_config(config: RuntimeConfig, queues_tasks: bool) -> SchedulerConfig:
     # Up to twice the CPUs in processes, so zero- and fractional-CPU tasks can share the machine.
-    return SchedulerConfig(config.total(), config.num_cpus, max(2 * config.num_cpus, 2))
+    max_workers = max(2 * config.num_cpus, 2)
+    pipeline_below = PIPELINE_BELOW if queues_tasks else 0.0
+    return SchedulerConfig(config.total(), config.num_cpus, max_workers, pipeline_below)
 
 
 class Runtime:
@@ -74,7 +83,7 @@ class Runtime:
         store: ObjectStore,
         report: Callable[[str], None] | None = None,
     ) -> None:
-        self.scheduler = SchedulerState(scheduler_config(config))
+        self.scheduler = SchedulerState(scheduler_config(config, pool.queues_tasks))
         self.pool = pool
         self.table = table
         self.store = store
@@ -116,7 +125,7 @@ class Runtime:
         self.pool.stop(instruction.worker_id)
 
     def _interrupt(self, instruction: ins.InterruptTask) -> None:
-        self.pool.interrupt(instruction.worker_id)
+        self.pool.interrupt(instruction.worker_id, instruction.task_id)
 
     def _dispatch(self, instruction: ins.Dispatch) -> None:
         resolved = {oid: self.payload_of(oid) for oid in instruction.spec.dependencies}

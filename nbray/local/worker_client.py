@@ -1,7 +1,9 @@
 """The backend inside a worker process: `get`, `wait`, `put` and `.remote()` called by a task.
 
 A worker runs one task at a time on its main thread, so a request is simply sent and its reply
-read from the same channel: the driver sends nothing else to a busy worker. An actor that runs
+read from the same channel. The only other messages there are tasks queued behind the running
+one (pipelining): those that come before the reply are bounced back unstarted, since the running
+task may be waiting for one of them. An actor that runs
 calls concurrently switches to `receive_concurrently`: a reader thread then owns the channel,
 queues the calls it receives and hands each reply to the call waiting for it.
 
@@ -194,14 +196,16 @@ class WorkerClient:
 
     def _request(self, message: Any) -> Any:
         if self._waiting is not None:  # concurrent mode: the reader thread routes the reply
-            reply: Future[Any] = Future()
-            self._waiting[message.request_id] = reply
+            routed: Future[Any] = Future()
+            self._waiting[message.request_id] = routed
             self.send(message)
-            return reply.result()
+            return routed.result()
         self.send(message)
         while True:
             reply = self._channel.receive()
-            if getattr(reply, "request_id", None) == message.request_id:
+            if isinstance(reply, protocol.ExecuteTask):
+                self.send(protocol.Bounced(reply.task_id))
+            elif getattr(reply, "request_id", None) == message.request_id:
                 return reply
             # else: the answer to a request an interrupt (cancel) abandoned: drop it
 

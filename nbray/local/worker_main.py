@@ -1,10 +1,17 @@
-"""A worker process: runs the tasks the driver sends it, one at a time.
+"""A worker process: runs the tasks the driver sends it, one at a time, in the order sent.
 
-Started by `worker_pool.ProcessPool.spawn` as `python -m nbray.local.worker_main FD PARENT_PID`.
+Started by `worker_pool.ProcessPool.spawn` as
+`python -m nbray.local.worker_main CHANNEL_FD PARENT_PID STORE_FD STORE_SIZE INTERRUPTS_FD`.
 It ignores SIGINT (Jupyter interrupts the kernel's whole process group; cancelling remote work
 is the driver's decision) and dies with the driver: a parent-death signal covers SIGKILL of the
-driver, EOF on its channel covers everything else. SIGUSR1 raises KeyboardInterrupt inside the
-running task: that is how the driver cancels a task without killing its worker.
+driver, EOF on its channel covers everything else.
+
+The driver may send a task while another runs (pipelining): it waits in the channel. Two rules
+keep that safe. A task the driver cancels is named on the interrupts pipe before SIGUSR1 arrives:
+KeyboardInterrupt is raised only inside that task, and a named task that has not started yet is
+skipped (reported as interrupted), so a cancel never strikes the wrong task. And while the running
+task waits in get/wait, every task that arrives is bounced back unstarted (`WorkerClient`): the
+running task may be waiting for it.
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
+from typing import Any
 
 from nbray import _current
-from nbray.core.ids import WorkerId
+from nbray.core.ids import TaskId, WorkerId
 from nbray.local import protocol
 from nbray.local.object_store import Arena
 from nbray.local.output import OutputCapture
@@ -27,11 +36,15 @@ from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
 
 _PR_SET_PDEATHSIG = 1
-_running_task = False
+_running_task: TaskId | None = None  # the task SIGUSR1 may interrupt (None: none, or threaded)
+_interrupts_fd = -1
+_cancelled: set[TaskId] = set()  # named on the interrupts pipe
 
 
 def main(argv: list[str]) -> None:
-    channel_fd, parent_pid, store_fd, store_capacity = map(int, argv[1:5])
+    global _interrupts_fd
+    channel_fd, parent_pid, store_fd, store_capacity, _interrupts_fd = map(int, argv[1:6])
+    os.set_blocking(_interrupts_fd, False)
     # One write per line, so lines of workers printing at once never interleave mid-line: also
     # under PYTHONUNBUFFERED / -u, whose write-through would write a line's newline apart.
     for stream in (sys.stdout, sys.stderr):
@@ -97,12 +110,19 @@ def _execute(
     global _running_task
     if not task.body.method:  # an actor's calls keep the devices its constructor got
         _use_gpus(host, task.gpu_ids)
-    _running_task = host.concurrency == 1  # SIGUSR1 interrupts the main thread only
+    if host.concurrency == 1:  # SIGUSR1 interrupts the main thread only
+        _running_task = task.task_id
+
+    def load() -> Callable[..., Any]:
+        if task.task_id in _cancelled:  # cancelled while it waited in the channel
+            raise KeyboardInterrupt("task cancelled by nbray.cancel")
+        return host.callable_for(task.body, functions)
+
     try:
         client.current_task = task.task_id  # the parent of what it submits
         client.output_task = task.task_id  # what it writes is tagged with it
         outcome = run_task(
-            lambda: host.callable_for(task.body, functions),
+            load,
             task.name,
             task.body,
             task.resolved,
@@ -110,7 +130,8 @@ def _execute(
             lambda item: client.yield_item(task.task_id, item),
         )
     finally:
-        _running_task = False
+        _running_task = None
+        _cancelled.discard(task.task_id)
         client.current_task = None
     if isinstance(outcome, Returned):
         outcome = place_results(outcome, task.name, client.place)
@@ -128,7 +149,10 @@ def _use_gpus(host: ActorHost, gpu_ids: tuple[int, ...]) -> None:
 
 
 def _interrupt_task(signum: int, frame: FrameType | None) -> None:
-    if _running_task:
+    with contextlib.suppress(BlockingIOError):  # already read by an earlier signal
+        named = os.read(_interrupts_fd, 1 << 16)  # whole ids: each was one atomic write
+        _cancelled.update(task_id for (task_id,) in protocol.INTERRUPT.iter_unpack(named))
+    if _running_task is not None and _running_task in _cancelled:
         raise KeyboardInterrupt("task cancelled by nbray.cancel")
 
 

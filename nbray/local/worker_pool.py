@@ -2,7 +2,10 @@
 
 Workers are started with `subprocess` (`python -m nbray.local.worker_main`), not
 `multiprocessing`: nothing of the notebook's `__main__` is re-imported, and startup is one plain
-interpreter launch. Each worker gets one end of a socketpair as its channel. Its death is noticed
+interpreter launch. Each worker gets one end of a socketpair as its channel, and the read end of a
+pipe that names the tasks to interrupt (the driver writes a task's id there, then sends SIGUSR1:
+the worker raises KeyboardInterrupt only in that task, or skips it if it is queued). Its death is
+noticed
 through a pidfd (readable when the process exits) so the event loop can wait on it beside the
 channels; the exit status is then reaped at once. Only the event-loop thread calls this module:
 the worker's parent-death signal fires when the thread that spawned it exits (prctl(2)).
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
-from nbray.core.ids import ObjectId, WorkerId
+from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.task import TaskSpec
 from nbray.local import protocol
 from nbray.local.object_store import ObjectStore, Payload
@@ -37,10 +40,13 @@ class WorkerProcess:
     process: subprocess.Popen[bytes]
     channel: protocol.Channel | None
     pidfd: int
+    interrupts: int  # write end of the pipe of task ids to interrupt
     functions: set[bytes] = field(default_factory=set)  # function ids the worker has cached
 
 
 class ProcessPool:
+    queues_tasks = True  # see worker_main: tasks run in the order sent; held ones are bounced
+
     def __init__(self, store: ObjectStore) -> None:
         self.workers: dict[WorkerId, WorkerProcess] = {}
         self._store = store
@@ -50,17 +56,19 @@ class ProcessPool:
 
     def spawn(self, worker_id: WorkerId) -> None:
         ours, theirs = socket.socketpair()
+        interrupts_read, interrupts = os.pipe()
+        os.set_blocking(interrupts, False)  # never stall the loop: a full pipe drops the id
         store = self._store
-        arguments = (theirs.fileno(), os.getpid(), store.fd, store.capacity)
+        arguments = (theirs.fileno(), os.getpid(), store.fd, store.capacity, interrupts_read)
         command = [*_python(), "-m", "nbray.local.worker_main", *map(str, arguments)]
         env = {**os.environ, "NBRAY_WORKER_ID": str(worker_id), "PYTHONPATH": _python_path()}
-        process = subprocess.Popen(
-            command, pass_fds=[theirs.fileno(), store.fd], stdin=subprocess.DEVNULL, env=env
-        )
+        passed = [theirs.fileno(), store.fd, interrupts_read]
+        process = subprocess.Popen(command, pass_fds=passed, stdin=subprocess.DEVNULL, env=env)
         theirs.close()
+        os.close(interrupts_read)
         channel = protocol.Channel(ours)
         pidfd = os.pidfd_open(process.pid)
-        self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd)
+        self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd, interrupts)
         self.generation += 1
         channel.send(protocol.Setup(list(sys.path), os.getcwd()))
 
@@ -69,10 +77,13 @@ class ProcessPool:
         if worker is not None:
             _signal(worker, signal.SIGKILL)
 
-    def interrupt(self, worker_id: WorkerId) -> None:
+    def interrupt(self, worker_id: WorkerId, task_id: TaskId) -> None:
         worker = self.workers.get(worker_id)
-        if worker is not None:
-            _signal(worker, signal.SIGUSR1)  # the worker raises KeyboardInterrupt in its task
+        if worker is None:
+            return
+        with contextlib.suppress(OSError):  # full (8,192 ids unread), or the worker is gone
+            os.write(worker.interrupts, protocol.INTERRUPT.pack(task_id))
+        _signal(worker, signal.SIGUSR1)
 
     def dispatch(
         self,
@@ -131,6 +142,7 @@ class ProcessPool:
         self._close_channel(worker)
         self.generation += 1
         os.close(worker.pidfd)
+        os.close(worker.interrupts)
         return worker.process.wait()
 
     def close(self) -> list[tuple[WorkerId, int | None]]:

@@ -21,10 +21,12 @@ class Harness:
         gpus: float = 0,
         workers: int = 2,
         max_workers: int = 4,
+        pipeline_below: float = 0.001,  # in the harness's time: one event is one second
         **custom: float,
     ):
         total = Resources.of(cpus, gpus, custom)
-        self.state = SchedulerState(SchedulerConfig(total, workers, max_workers))
+        config = SchedulerConfig(total, workers, max_workers, pipeline_below)
+        self.state = SchedulerState(config)
         self.ids = IdAllocator()
         self.clock = itertools.count(1)
         self.pids = itertools.count(1000)

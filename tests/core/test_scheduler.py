@@ -14,6 +14,7 @@ from nbray.core.instructions import (
     Dispatch,
     FreeObjects,
     InterruptTask,
+    Publish,
     SpawnWorker,
     StopWorker,
     StoreError,
@@ -194,7 +195,7 @@ def test_cancel_a_running_task_interrupts_it_or_stops_its_worker() -> None:
     workers = dispatched(h.submit(gentle)) | dispatched(h.submit(forced))
 
     out = h.handle(ev.CancelRequested(gentle.task_id, False, h.now()))
-    assert out == [InterruptTask(workers[gentle.task_id])]
+    assert out == [InterruptTask(workers[gentle.task_id], gentle.task_id)]
     out = h.raised(gentle, workers[gentle.task_id])
     assert published(out) == [ev.TaskCancelled]
 
@@ -372,7 +373,7 @@ def test_recursive_cancel_reaches_the_tasks_a_task_submitted() -> None:
     child = replace(child, parent=parent.task_id)
     h.submit(child)  # queued: the parent holds the only CPU
     out = h.handle(ev.CancelRequested(parent.task_id, False, h.now()))
-    assert published(out) == [ev.TaskCancelled] and InterruptTask(worker) in out
+    assert published(out) == [ev.TaskCancelled] and InterruptTask(worker, parent.task_id) in out
     assert h.state.task_state(child.task_id) is None
     other = h.spec("other")
     other = replace(other, parent=parent.task_id)
@@ -396,3 +397,115 @@ def test_a_streams_items_live_with_its_end_until_taken() -> None:
     out = h.drop(end)
     assert FreeObjects((end, items[1])) in out
     assert FreeObjects((items[0],)) in h.drop(items[0])
+
+
+# ---- pipelining: a task queued on a busy worker whose task is short ------------------------
+
+
+def _busy_with_short_tasks(h: Harness) -> dict:
+    """Both workers busy with tasks of a function whose last run was short; their workers."""
+    h.start()
+    warm = h.spec("warm")
+    h.returned(warm, dispatched(h.submit(warm))[warm.task_id])  # took one tick: short
+    first, second = h.spec("first"), h.spec("second")
+    return (
+        {"first": first, "second": second}
+        | dispatched(h.submit(first))
+        | dispatched(h.submit(second))
+    )
+
+
+def test_a_ready_task_is_queued_behind_a_short_task_and_starts_when_it_ends() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    first = running["first"]
+    queued = h.spec("queued")
+    out = h.submit(queued)
+    worker = dispatched(out)[queued.task_id]  # sent at once, to a busy worker
+    assert published(out) == [ev.TaskSubmitted]  # but not started
+    assert h.state.task_state(queued.task_id) is TaskState.QUEUED
+    ahead = first if running[first.task_id] == worker else running["second"]
+
+    out = h.returned(ahead, worker)
+    assert ev.TaskStarted in published(out) and dispatched(out) == {}  # it was already there
+    assert h.state.task_state(queued.task_id) is TaskState.RUNNING
+    assert h.state.snapshot().available == Resources.of(0)  # it took over the CPU, no more
+
+
+def test_nothing_is_queued_behind_a_long_task() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=0.5)  # every task takes at least one tick
+    _busy_with_short_tasks(h)
+    waiting = h.spec("waiting")
+    assert dispatched(h.submit(waiting)) == {}
+    assert h.state.task_state(waiting.task_id) is TaskState.READY
+
+
+def test_gpu_and_max_calls_tasks_are_never_queued() -> None:
+    h = Harness(cpus=2, gpus=1, workers=2, pipeline_below=5)
+    _busy_with_short_tasks(h)
+    recycled = replace(h.spec("recycled"), max_calls=1)
+    assert dispatched(h.submit(recycled)) == {}
+    assert h.state.task_state(recycled.task_id) is TaskState.READY
+
+
+def test_a_bounced_task_is_ready_again_and_runs_first_elsewhere() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    queued, later = h.spec("queued"), h.spec("later")
+    worker = dispatched(h.submit(queued))[queued.task_id]
+    h.submit(later)  # queued on the other worker
+    h.handle(ev.WorkerBlocked(worker, h.now()))  # its task waits in get...
+    h.handle(ev.TaskBounced(queued.task_id, worker, h.now()))  # ...and hands it back
+    assert h.state.task_state(queued.task_id) is TaskState.READY
+    other = running["first"] if running[running["first"].task_id] != worker else running["second"]
+    h.returned(other, running[other.task_id])
+    assert h.state.task_state(later.task_id) is TaskState.RUNNING  # queued behind it there
+    assert h.state.task_state(queued.task_id) is TaskState.READY  # the worker is busy again
+    # A bounce for a task that is no longer queued there changes nothing.
+    assert h.handle(ev.TaskBounced(later.task_id, worker, h.now())) == []
+
+
+def test_a_queued_task_outlives_its_workers_death_without_spending_a_retry() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    _busy_with_short_tasks(h)
+    queued = replace(h.spec("queued"), max_retries=0)
+    worker = dispatched(h.submit(queued))[queued.task_id]
+    out = h.handle(ev.WorkerDied(worker, -9, h.now()))
+    assert ev.TaskFailed in published(out)  # the task that was running there had no retries
+    # Not failed: queued again, behind the other worker's short task.
+    assert h.state.task_state(queued.task_id) is TaskState.QUEUED
+    assert dispatched(out)[queued.task_id] != worker
+
+
+def test_cancelling_a_queued_task_tells_its_worker_to_skip_it() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    queued = h.spec("queued")
+    worker = dispatched(h.submit(queued))[queued.task_id]
+    out = h.handle(ev.CancelRequested(queued.task_id, True, h.now()))  # force: still no kill
+    assert of_type(out, InterruptTask) == [InterruptTask(worker, queued.task_id)]
+    assert of_type(out, StopWorker) == [] and published(out) == [ev.TaskCancelled]
+    # The worker reports the skipped task as interrupted: too late to count.
+    error = ErrorInfo(ErrorKind.TASK_ERROR, "cancelled", "KeyboardInterrupt")
+    assert (
+        of_type(h.handle(ev.TaskRaised(queued.task_id, worker, error, None, h.now())), Publish)
+        == []
+    )
+    ahead = next(
+        s for k, s in running.items() if isinstance(k, str) and running[s.task_id] == worker
+    )
+    h.returned(ahead, worker)
+    assert h.state.snapshot().workers[worker] is WorkerState.IDLE
+
+
+def test_a_worker_stopped_for_a_forced_cancel_gives_back_its_queued_task() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    queued = h.spec("queued")
+    worker = dispatched(h.submit(queued))[queued.task_id]
+    ahead = next(
+        s for k, s in running.items() if isinstance(k, str) and running[s.task_id] == worker
+    )
+    out = h.handle(ev.CancelRequested(ahead.task_id, True, h.now()))
+    assert StopWorker(worker) in out
+    assert dispatched(out)[queued.task_id] != worker  # queued again, on the other worker

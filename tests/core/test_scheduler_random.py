@@ -17,13 +17,16 @@ from nbray.core.instructions import (
 from nbray.core.scheduler import ObjectState
 from tests.core.harness import Harness
 
-ACTIONS = ["submit", "put", "return", "raise", "die", "cancel", "drop", "block", "unblock", "start"]
+ACTIONS = [
+    *("submit", "put", "return", "raise", "die", "cancel", "drop", "block", "unblock", "start"),
+    "bounce",
+]
 
 
 @settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_random_walks_keep_the_invariants(data: st.DataObject) -> None:
-    h = Harness(cpus=2, gpus=1, workers=2, max_workers=3)
+    h = Harness(cpus=2, gpus=1, workers=2, max_workers=3, pipeline_below=4)  # some pipelining
     starting: set = set()
     running: dict = {}  # task id -> (spec, worker)
     specs: dict = {}
@@ -73,7 +76,9 @@ def test_random_walks_keep_the_invariants(data: st.DataObject) -> None:
             oid = h.put()
             resolved.add(oid)
             objects.append(oid)
-        elif action in ("return", "raise", "die", "block", "unblock", "cancel") and running:
+        elif (
+            action in ("return", "raise", "die", "block", "unblock", "cancel", "bounce") and running
+        ):
             task_id = data.draw(st.sampled_from(sorted(running)))
             spec, worker = running[task_id]
             if action in ("return", "raise", "die"):
@@ -84,6 +89,8 @@ def test_random_walks_keep_the_invariants(data: st.DataObject) -> None:
                 apply(h.raised(spec, worker))
             elif action == "die":
                 apply(h.handle(ev.WorkerDied(worker, -9, h.now())))
+            elif action == "bounce":
+                apply(h.handle(ev.TaskBounced(task_id, worker, h.now())))
             elif action == "cancel":
                 apply(h.handle(ev.CancelRequested(task_id, data.draw(st.booleans()), h.now())))
             else:

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,10 @@ import psutil
 import pytest
 
 import nbray
+from nbray import _current
+from nbray.core.task import TaskState
 from nbray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError, WorkerCrashedError
+from nbray.local import runtime
 
 
 @nbray.remote
@@ -336,3 +340,73 @@ def test_an_async_actor_runs_its_calls_concurrently_by_default(local_ray: Any) -
     waiting = [gate.wait_open.remote() for _ in range(3)]
     gate.open.remote()
     assert nbray.get(waiting) == ["through"] * 3
+
+
+# ---- pipelining: a worker holds a second task while it runs one ----------------------------
+
+
+@pytest.fixture
+def pipelined(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """One worker that takes a second task while it runs one: every `block_on` counts as short
+    (it ran once, quickly)."""
+    monkeypatch.setattr(runtime, "PIPELINE_BELOW", 3600.0)
+    nbray.init(num_cpus=1)
+    ready = tmp_path / "ready"
+    ready.write_text("warm")
+    assert nbray.get(block_on.remote(str(ready))) == "warm"
+    yield
+    nbray.shutdown()
+
+
+def task_state(ref: Any) -> TaskState | None:
+    backend = _current.backend
+    return backend._on_runtime_thread(lambda: backend.runtime.scheduler.task_state(ref.task_id()))
+
+
+def test_a_cancelled_queued_task_is_skipped_by_its_worker(
+    pipelined: None, fifo: str, tmp_path: Path
+) -> None:
+    @nbray.remote
+    def touch(path: str) -> None:
+        Path(path).touch()
+
+    running, queued = block_on.remote(fifo), touch.remote(str(tmp_path / "touched"))
+    assert task_state(queued) is TaskState.QUEUED  # sent to the busy worker
+    nbray.cancel(queued)
+    nbray.events.snapshot()  # the cancel reached the worker: a round trip through the loop
+    release(fifo)
+    assert nbray.get(running) == "go"  # the interrupt named the queued task, not this one
+    with pytest.raises(TaskCancelledError):
+        nbray.get(queued)
+    assert nbray.get(worker_pid.remote()) > 0  # the worker took the next task...
+    assert not (tmp_path / "touched").exists()  # ...and had skipped the cancelled one
+
+
+def test_cancelling_a_running_task_spares_the_task_queued_behind_it(
+    pipelined: None, fifo: str
+) -> None:
+    running, queued = block_on.remote(fifo), worker_pid.remote()
+    assert task_state(queued) is TaskState.QUEUED
+    nbray.cancel(running)
+    with pytest.raises(TaskCancelledError):
+        nbray.get(running)
+    assert nbray.get(queued) > 0
+
+
+def test_a_task_waiting_for_subtasks_bounces_those_queued_behind_it(pipelined: None) -> None:
+    @nbray.remote
+    def fan_out(n: int) -> int:
+        return len(nbray.get([worker_pid.remote() for _ in range(n)]))
+
+    submitted: list[Any] = []
+    nbray.events.subscribe(submitted.append)
+    assert nbray.get(fan_out.remote(0)) == 0  # now short: a subtask is queued behind it
+    assert nbray.get(fan_out.remote(3), timeout=60) == 3  # no deadlock: the queued one came back
+    backend = _current.backend
+    stories = [
+        backend._on_runtime_thread(lambda e=e: backend.runtime.scheduler.story(e.spec.task_id))
+        for e in submitted
+        if isinstance(e, nbray.events.TaskSubmitted) and e.spec.name.endswith("worker_pid")
+    ]
+    causes = [t.cause for story in stories for t in story]
+    assert "queued behind a short task" in causes and "bounced by its busy worker" in causes
