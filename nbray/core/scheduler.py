@@ -463,9 +463,10 @@ class SchedulerState:
 
     def _transition_queued_running(self, task: _Task, time: float) -> None:
         worker = self._workers[task.worker]  # type: ignore[index]
-        worker.state, worker.task, worker.queued = WorkerState.BUSY, task.spec.task_id, None
-        worker.holds = task.spec.resources
-        self._available -= worker.holds
+        worker.task, worker.queued = task.spec.task_id, None
+        if worker.state is not WorkerState.BUSY:  # its task ended blocked: nothing handed over
+            worker.state, worker.holds = WorkerState.BUSY, task.spec.resources
+            self._available -= worker.holds
         task.started = time
         self._emit(Publish(ev.TaskStarted(task.spec.task_id, task.worker, time)))  # type: ignore[arg-type]
 
@@ -603,8 +604,14 @@ class SchedulerState:
         if worker is not None and worker.queued == task.spec.task_id:
             worker.queued = None
         elif worker is not None and worker.task == task.spec.task_id:
+            worker.task = None
+            if worker.queued is not None and worker.state is WorkerState.BUSY:
+                # The queued task has the same shape: the worker keeps what it holds for it.
+                queued = self._tasks[worker.queued]
+                self._transition(queued, TaskState.RUNNING, "its worker is free", time)
+                return worker_id
             self._available += worker.holds
-            worker.holds, worker.task = _NOTHING, None
+            worker.holds = _NOTHING
             self._give_back_gpus(worker, task.spec)
             if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
                 if worker.queued is not None:
