@@ -805,7 +805,7 @@ class SchedulerState:
             task.worker = self._idle.pop()
             self._dequeue(task)
             self._transition(task, TaskState.RUNNING, "dispatched", time)
-        if self._ready:
+        if self._ready and self.config.pipeline_below:
             self._queue_behind_short_tasks(time)
 
     def _queue_behind_short_tasks(self, time: float) -> None:
