@@ -605,14 +605,11 @@ class SchedulerState:
             worker.queued = None
         elif worker is not None and worker.task == task.spec.task_id:
             worker.task = None
-            if worker.queued is not None and worker.state is WorkerState.BUSY:
-                # The queued task has the same shape: the worker keeps what it holds for it.
-                queued = self._tasks[worker.queued]
-                self._transition(queued, TaskState.RUNNING, "its worker is free", time)
-                return worker_id
-            self._available += worker.holds
-            worker.holds = _NOTHING
-            self._give_back_gpus(worker, task.spec)
+            # A busy worker keeps what it holds for its queued task (of the same shape).
+            if worker.queued is None or worker.state is not WorkerState.BUSY:
+                self._available += worker.holds
+                worker.holds = _NOTHING
+                self._give_back_gpus(worker, task.spec)
             if worker.state in (WorkerState.BUSY, WorkerState.BLOCKED):
                 if worker.queued is not None:
                     queued = self._tasks[worker.queued]

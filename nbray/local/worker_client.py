@@ -3,9 +3,9 @@
 A worker runs one task at a time on its main thread, so a request is simply sent and its reply
 read from the same channel. The only other messages there are tasks queued behind the running
 one (pipelining): those that come before the reply are bounced back unstarted, since the running
-task may be waiting for one of them. An actor that runs
-calls concurrently switches to `receive_concurrently`: a reader thread then owns the channel,
-queues the calls it receives and hands each reply to the call waiting for it.
+task may be waiting for one of them. An actor that runs calls concurrently switches to
+`receive_concurrently`: a reader thread then owns the channel, queues the calls it receives and
+hands each reply to the call waiting for it.
 
 It is also the worker's `RefTracker`: refs and views gained and lost here are netted and sent
 ahead of the next message, so the driver learns what the worker still holds before it hears

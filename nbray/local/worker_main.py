@@ -39,6 +39,7 @@ _PR_SET_PDEATHSIG = 1
 _running_task: TaskId | None = None  # the task SIGUSR1 may interrupt (None: none, or threaded)
 _interrupts_fd = -1
 _cancelled: set[TaskId] = set()  # named on the interrupts pipe
+_CANCELLED = "task cancelled by nbray.cancel"
 
 
 def main(argv: list[str]) -> None:
@@ -115,7 +116,7 @@ def _execute(
 
     def load() -> Callable[..., Any]:
         if task.task_id in _cancelled:  # cancelled while it waited in the channel
-            raise KeyboardInterrupt("task cancelled by nbray.cancel")
+            raise KeyboardInterrupt(_CANCELLED)
         return host.callable_for(task.body, functions)
 
     try:
@@ -153,7 +154,7 @@ def _interrupt_task(signum: int, frame: FrameType | None) -> None:
         named = os.read(_interrupts_fd, 1 << 16)  # whole ids: each was one atomic write
         _cancelled.update(task_id for (task_id,) in protocol.INTERRUPT.iter_unpack(named))
     if _running_task is not None and _running_task in _cancelled:
-        raise KeyboardInterrupt("task cancelled by nbray.cancel")
+        raise KeyboardInterrupt(_CANCELLED)
 
 
 def _die_with_parent(parent_pid: int) -> None:

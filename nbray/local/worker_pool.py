@@ -5,9 +5,8 @@ Workers are started with `subprocess` (`python -m nbray.local.worker_main`), not
 interpreter launch. Each worker gets one end of a socketpair as its channel, and the read end of a
 pipe that names the tasks to interrupt (the driver writes a task's id there, then sends SIGUSR1:
 the worker raises KeyboardInterrupt only in that task, or skips it if it is queued). Its death is
-noticed
-through a pidfd (readable when the process exits) so the event loop can wait on it beside the
-channels; the exit status is then reaped at once. Only the event-loop thread calls this module:
+noticed through a pidfd (readable when the process exits) so the event loop can wait on it beside
+the channels; the exit status is then reaped at once. Only the event-loop thread calls this module:
 the worker's parent-death signal fires when the thread that spawned it exits (prctl(2)).
 """
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from nbray.core import events as ev
+from nbray.core.ids import WorkerId
 from nbray.core.instructions import (
     AppendToStream,
     DiscardValues,
@@ -29,7 +30,7 @@ from nbray.core.scheduler import (
     SchedulerState,
     WorkerState,
 )
-from nbray.core.task import ErrorInfo, ErrorKind, TaskState
+from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec, TaskState
 from tests.core.harness import Harness, dispatched, of_type, published
 
 
@@ -402,31 +403,27 @@ def test_a_streams_items_live_with_its_end_until_taken() -> None:
 # ---- pipelining: a task queued on a busy worker whose task is short ------------------------
 
 
-def _busy_with_short_tasks(h: Harness) -> dict:
-    """Both workers busy with tasks of a function whose last run was short; their workers."""
+def _busy_with_short_tasks(h: Harness, **resources: float) -> dict[WorkerId, TaskSpec]:
+    """Both workers busy with tasks of a function whose last run was short: the task of each."""
     h.start()
-    warm = h.spec("warm")
+    warm = h.spec("warm", **resources)
     h.returned(warm, dispatched(h.submit(warm))[warm.task_id])  # took one tick: short
-    first, second = h.spec("first"), h.spec("second")
-    return (
-        {"first": first, "second": second}
-        | dispatched(h.submit(first))
-        | dispatched(h.submit(second))
-    )
+    running = {}
+    for spec in (h.spec("first", **resources), h.spec("second", **resources)):
+        running[dispatched(h.submit(spec))[spec.task_id]] = spec
+    return running
 
 
 def test_a_ready_task_is_queued_behind_a_short_task_and_starts_when_it_ends() -> None:
     h = Harness(cpus=2, workers=2, pipeline_below=5)
     running = _busy_with_short_tasks(h)
-    first = running["first"]
     queued = h.spec("queued")
     out = h.submit(queued)
     worker = dispatched(out)[queued.task_id]  # sent at once, to a busy worker
     assert published(out) == [ev.TaskSubmitted]  # but not started
     assert h.state.task_state(queued.task_id) is TaskState.QUEUED
-    ahead = first if running[first.task_id] == worker else running["second"]
 
-    out = h.returned(ahead, worker)
+    out = h.returned(running[worker], worker)
     assert ev.TaskStarted in published(out) and dispatched(out) == {}  # it was already there
     assert h.state.task_state(queued.task_id) is TaskState.RUNNING
     assert h.state.snapshot().available == Resources.of(0)  # it took over the CPU, no more
@@ -440,12 +437,20 @@ def test_nothing_is_queued_behind_a_long_task() -> None:
     assert h.state.task_state(waiting.task_id) is TaskState.READY
 
 
-def test_gpu_and_max_calls_tasks_are_never_queued() -> None:
-    h = Harness(cpus=2, gpus=1, workers=2, pipeline_below=5)
+def test_max_calls_tasks_are_never_queued() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
     _busy_with_short_tasks(h)
     recycled = replace(h.spec("recycled"), max_calls=1)
     assert dispatched(h.submit(recycled)) == {}
     assert h.state.task_state(recycled.task_id) is TaskState.READY
+
+
+def test_gpu_tasks_are_never_queued() -> None:
+    h = Harness(cpus=2, gpus=2, workers=2, pipeline_below=5)
+    _busy_with_short_tasks(h, GPU=1)
+    same_shape = h.spec("same shape", GPU=1)
+    assert dispatched(h.submit(same_shape)) == {}
+    assert h.state.task_state(same_shape.task_id) is TaskState.READY
 
 
 def test_a_bounced_task_is_ready_again_and_runs_first_elsewhere() -> None:
@@ -457,8 +462,8 @@ def test_a_bounced_task_is_ready_again_and_runs_first_elsewhere() -> None:
     h.handle(ev.WorkerBlocked(worker, h.now()))  # its task waits in get...
     h.handle(ev.TaskBounced(queued.task_id, worker, h.now()))  # ...and hands it back
     assert h.state.task_state(queued.task_id) is TaskState.READY
-    other = running["first"] if running[running["first"].task_id] != worker else running["second"]
-    h.returned(other, running[other.task_id])
+    other = next(w for w in running if w != worker)
+    h.returned(running[other], other)
     assert h.state.task_state(later.task_id) is TaskState.RUNNING  # queued behind it there
     assert h.state.task_state(queued.task_id) is TaskState.READY  # the worker is busy again
     # A bounce for a task that is no longer queued there changes nothing.
@@ -491,10 +496,7 @@ def test_cancelling_a_queued_task_tells_its_worker_to_skip_it() -> None:
         of_type(h.handle(ev.TaskRaised(queued.task_id, worker, error, None, h.now())), Publish)
         == []
     )
-    ahead = next(
-        s for k, s in running.items() if isinstance(k, str) and running[s.task_id] == worker
-    )
-    h.returned(ahead, worker)
+    h.returned(running[worker], worker)
     assert h.state.snapshot().workers[worker] is WorkerState.IDLE
 
 
@@ -503,9 +505,6 @@ def test_a_worker_stopped_for_a_forced_cancel_gives_back_its_queued_task() -> No
     running = _busy_with_short_tasks(h)
     queued = h.spec("queued")
     worker = dispatched(h.submit(queued))[queued.task_id]
-    ahead = next(
-        s for k, s in running.items() if isinstance(k, str) and running[s.task_id] == worker
-    )
-    out = h.handle(ev.CancelRequested(ahead.task_id, True, h.now()))
+    out = h.handle(ev.CancelRequested(running[worker].task_id, True, h.now()))
     assert StopWorker(worker) in out
     assert dispatched(out)[queued.task_id] != worker  # queued again, on the other worker
