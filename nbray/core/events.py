@@ -6,6 +6,9 @@ Some facts arrive from outside and are republished as they are (`TaskSubmitted`,
 `TaskFinished` only if the task still counts (it was not cancelled by force meanwhile).
 Every event carries the time it happened, as the shell's clock read it: the core never reads a
 clock.
+
+Events are read-only by convention, not frozen: a frozen dataclass is built through
+`object.__setattr__`, four times slower, and the event loop builds several events per task.
 """
 
 from __future__ import annotations
@@ -16,25 +19,25 @@ from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, TaskSpec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RuntimeStarted:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskSubmitted:
     spec: TaskSpec
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskStarted:
     task_id: TaskId
     worker_id: WorkerId
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskReturned:
     """A worker reports that its task returned. `values` are opaque to the core (serialized
     results, one per return id); it hands them back in `StoreValues` if the result counts."""
@@ -47,7 +50,7 @@ class TaskReturned:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskYielded:
     """A streaming task yielded a value (opaque, as in `TaskReturned`) as a new object."""
 
@@ -60,7 +63,7 @@ class TaskYielded:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskBounced:
     """A worker handed back a task queued on it, unstarted: the task it runs waits in
     `get`/`wait`, perhaps for that very task."""
@@ -70,7 +73,7 @@ class TaskBounced:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskOutput:
     """Text a task wrote to its stdout or stderr (Python or C code alike), in order."""
 
@@ -81,7 +84,7 @@ class TaskOutput:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskRaised:
     """A worker reports that its task raised. `value` is the serialized exception (opaque)."""
 
@@ -92,14 +95,14 @@ class TaskRaised:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskFinished:
     task_id: TaskId
     worker_id: WorkerId
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskFailed:
     task_id: TaskId
     worker_id: WorkerId | None
@@ -107,13 +110,13 @@ class TaskFailed:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskCancelled:
     task_id: TaskId
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelRequested:
     task_id: TaskId
     force: bool
@@ -121,7 +124,7 @@ class CancelRequested:
     recursive: bool = True  # also cancel the tasks it submitted
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObjectCreated:
     """A value was stored: by `put` (fed in by the shell) or as a task's result (published)."""
 
@@ -133,14 +136,14 @@ class ObjectCreated:
     owner: WorkerId = DRIVER
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ActorKillRequested:
     actor_id: TaskId
     no_restart: bool
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RefsChanged:
     """A process's holds on objects changed: `ObjectRef`s made or collected, views of stored
     memory taken or released. `deltas` pairs an object with the change of its count."""
@@ -150,20 +153,20 @@ class RefsChanged:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObjectFreed:
     object_id: ObjectId
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkerStarted:
     worker_id: WorkerId
     pid: int
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkerDied:
     """A worker process exited. `exit_code` is negative for a signal, as in `subprocess`."""
 
@@ -172,7 +175,7 @@ class WorkerDied:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkerBlocked:
     """The worker's task waits in `get`/`wait`: its CPU is lent to other tasks meanwhile."""
 
@@ -180,7 +183,7 @@ class WorkerBlocked:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WorkerUnblocked:
     worker_id: WorkerId
     time: float

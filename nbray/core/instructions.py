@@ -1,4 +1,6 @@
-"""Instructions: commands from the scheduler to the shell that runs it."""
+"""Instructions: commands from the scheduler to the shell that runs it.
+
+Read-only by convention, not frozen (several are built per task; see `events`)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,17 @@ from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, TaskSpec
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpawnWorker:
     worker_id: WorkerId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StopWorker:
     worker_id: WorkerId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dispatch:
     """Run `spec` on `worker_id`; its top-level dependencies are available in the store.
     `gpu_ids` are the devices it may use (its CUDA_VISIBLE_DEVICES)."""
@@ -29,7 +31,7 @@ class Dispatch:
     gpu_ids: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InterruptTask:
     """Raise `KeyboardInterrupt` inside `task_id` on this worker if it runs there now, or make
     the worker skip it if it is queued there; a task that has ended is left alone."""
@@ -38,7 +40,7 @@ class InterruptTask:
     task_id: TaskId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoreValues:
     """Store a task's serialized results, one per object id (handed back from `TaskReturned`)."""
 
@@ -46,7 +48,7 @@ class StoreValues:
     values: tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendToStream:
     """A streaming task's next item is `object_id`: its generator in the caller may take it."""
 
@@ -54,14 +56,14 @@ class AppendToStream:
     object_id: ObjectId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DiscardValues:
     """A task's results arrived after it stopped counting (cancelled by force): drop them."""
 
     values: tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoreError:
     """Make these objects raise when fetched: `value` is a worker's serialized exception; without
     it the shell builds the exception from `error` (copying the stored error of
@@ -72,12 +74,12 @@ class StoreError:
     value: object = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FreeObjects:
     object_ids: tuple[ObjectId, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Publish:
     """Tell subscribers of the runtime's event stream that `event` happened."""
 
