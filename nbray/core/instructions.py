@@ -81,9 +81,9 @@ class FreeObjects:
 
 @dataclass(slots=True)
 class Publish:
-    """Tell subscribers of the runtime's event stream that `event` happened."""
+    """Tell subscribers of the runtime's event stream that `events` happened, in order."""
 
-    event: Event
+    events: list[Event]
 
 
 Instruction = (

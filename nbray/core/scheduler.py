@@ -14,7 +14,7 @@ driven and checked synchronously in tests, with `validate()` after each step.
                                                                               ▼
                                                                     SchedulerState.handle
                                                                               │
-      Dispatch, SpawnWorker, StopWorker, InterruptTask, Store*, FreeObjects, Publish(event)
+      Dispatch, SpawnWorker, StopWorker, InterruptTask, Store*, FreeObjects, Publish(events)
 
 Tasks move through `TaskState`; every move is one method named `_transition_<from>_<to>`, listed
 in `_TRANSITIONS`, and logged so that `story(task_id)` tells a task's history. An illegal move
@@ -177,17 +177,21 @@ class SchedulerState:
         self._startup_failures = 0
         self._log: deque[Transition] = deque(maxlen=STORY_LENGTH)
         self._out: list[Instruction] = []
+        self._published: list[ev.Event] = []
 
     # ---- the one way in ------------------------------------------------------------------
 
     def handle(self, *events: ev.Event) -> list[Instruction]:
         """Apply `events` in order; return what the shell must do, in order."""
         out: list[Instruction] = []
-        self._out = out
+        published: list[ev.Event] = []
+        self._out, self._published = out, published
         for event in events:
             _HANDLERS[type(event)](self, event)
         self._schedule(events[-1].time if events else 0.0)
-        self._out = []
+        if published:  # last, and once: subscribers see the step done, at a fraction of the cost
+            out.append(Publish(published))
+        self._out, self._published = [], []
         return out
 
     # ---- queries (read only) -------------------------------------------------------------
@@ -228,7 +232,7 @@ class SchedulerState:
         spec = event.spec
         if spec.task_id in self._tasks:
             raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
-        self._emit(Publish(ev.TaskSubmitted(spec.without_body(), event.time)))
+        self._publish(ev.TaskSubmitted(spec.without_body(), event.time))
         for oid in spec.return_ids:
             self._refs.create(oid, ObjectState.PENDING, spec.owner)
         self._refs.pin(spec.captured_ids)
@@ -254,7 +258,7 @@ class SchedulerState:
     def _on_object_created(self, event: ev.ObjectCreated) -> None:
         self._refs.create(event.object_id, ObjectState.READY, event.owner, event.size)
         self._refs.set_contents(event.object_id, event.contained_ids)
-        self._emit(Publish(event))
+        self._publish(event)
 
     def _on_task_returned(self, event: ev.TaskReturned) -> None:
         task = self._running_on(event.task_id, event.worker_id)
@@ -278,7 +282,7 @@ class SchedulerState:
         for oid, size, contained in zip(
             task.spec.return_ids, event.sizes, event.contained, strict=True
         ):
-            self._emit(Publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id)))
+            self._publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
 
     def _on_task_yielded(self, event: ev.TaskYielded) -> None:
         task = self._running_on(event.task_id, event.worker_id)
@@ -292,7 +296,7 @@ class SchedulerState:
         self._emit(StoreValues((event.object_id,), (event.value,)))
         self._emit(AppendToStream(event.task_id, event.object_id))
         created = ev.ObjectCreated(event.object_id, event.size, event.time, event.contained_ids)
-        self._emit(Publish(replace(created, task_id=event.task_id)))
+        self._publish(replace(created, task_id=event.task_id))
 
     def _on_task_bounced(self, event: ev.TaskBounced) -> None:
         task = self._tasks.get(event.task_id)
@@ -300,7 +304,7 @@ class SchedulerState:
             self._transition(task, TaskState.READY, "bounced by its busy worker", event.time)
 
     def _on_task_output(self, event: ev.TaskOutput) -> None:
-        self._emit(Publish(event))  # a fact for the notebook to route: nothing to decide
+        self._publish(event)  # a fact for the notebook to route: nothing to decide
 
     def _on_task_raised(self, event: ev.TaskRaised) -> None:
         task = self._running_on(event.task_id, event.worker_id)
@@ -347,7 +351,7 @@ class SchedulerState:
         if worker is None or worker.state is not WorkerState.STARTING:
             return  # stopped while it was starting
         self._startup_failures = 0
-        self._emit(Publish(event))
+        self._publish(event)
         if worker.actor is None:
             worker.state = WorkerState.IDLE
             self._idle.append(event.worker_id)
@@ -359,7 +363,7 @@ class SchedulerState:
         worker = self._workers.pop(event.worker_id, None)
         if worker is None:
             return
-        self._emit(Publish(event))
+        self._publish(event)
         for oid in self._refs.forget_holder(event.worker_id):
             self._collect(oid, event.time)
         if worker.state is WorkerState.STARTING:
@@ -468,7 +472,7 @@ class SchedulerState:
             worker.state, worker.holds = WorkerState.BUSY, task.spec.resources
             self._available -= worker.holds
         task.started = time
-        self._emit(Publish(ev.TaskStarted(task.spec.task_id, task.worker, time)))  # type: ignore[arg-type]
+        self._publish(ev.TaskStarted(task.spec.task_id, task.worker, time))  # type: ignore[arg-type]
 
     def _transition_ready_running(self, task: _Task, time: float) -> None:
         worker_id = task.worker
@@ -486,7 +490,7 @@ class SchedulerState:
         else:  # the actor's own worker, whose resources (and GPUs) the actor holds
             self._actors[task.spec.actor_id].running.add(task.spec.task_id)
         self._emit(Dispatch(task.spec, worker_id, worker.gpus))
-        self._emit(Publish(ev.TaskStarted(task.spec.task_id, worker_id, time)))
+        self._publish(ev.TaskStarted(task.spec.task_id, worker_id, time))
 
     def _transition_running_finished(self, task: _Task, time: float) -> None:
         if task.spec.kind is TaskKind.TASK:
@@ -494,7 +498,7 @@ class SchedulerState:
                 self._short.clear()
             self._short[task.spec.function_key] = time - task.started < self.config.pipeline_below
         assert task.worker is not None
-        self._emit(Publish(ev.TaskFinished(task.spec.task_id, task.worker, time)))
+        self._publish(ev.TaskFinished(task.spec.task_id, task.worker, time))
         self._release_worker(task, time)  # after: the task queued behind it starts now
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.READY, None, time)
@@ -502,7 +506,7 @@ class SchedulerState:
     def _transition_any_cancelled(self, task: _Task, time: float) -> None:
         error = ErrorInfo(ErrorKind.CANCELLED, f"Task {task.spec.name} was cancelled.")
         self._emit(StoreError(task.spec.return_ids, error))
-        self._emit(Publish(ev.TaskCancelled(task.spec.task_id, time)))
+        self._publish(ev.TaskCancelled(task.spec.task_id, time))
         self._release_worker(task, time)
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.FAILED, error, time)
@@ -511,7 +515,7 @@ class SchedulerState:
         error = task.error
         assert error is not None, "a move to FAILED needs the error"
         self._emit(StoreError(task.spec.return_ids, error, task.error_value))
-        self._emit(Publish(ev.TaskFailed(task.spec.task_id, task.worker, error, time)))
+        self._publish(ev.TaskFailed(task.spec.task_id, task.worker, error, time))
         self._release_worker(task, time)
         for oid in task.spec.return_ids:
             self._resolve(oid, ObjectState.FAILED, error, time)
@@ -520,6 +524,9 @@ class SchedulerState:
 
     def _emit(self, instruction: Instruction) -> None:
         self._out.append(instruction)
+
+    def _publish(self, event: ev.Event) -> None:
+        self._published.append(event)
 
     def _log_transition(
         self, task: _Task, start: TaskState | None, cause: str, time: float
@@ -584,7 +591,7 @@ class SchedulerState:
         if freed:
             self._emit(FreeObjects(tuple(freed)))
             for freed_id in freed:
-                self._emit(Publish(ev.ObjectFreed(freed_id, time)))
+                self._publish(ev.ObjectFreed(freed_id, time))
                 actor_id = self._actor_of_handle.pop(freed_id, None)
                 if actor_id is not None and self._actors[actor_id].state is not ActorState.DEAD:
                     self._actor_is_dead(self._actors[actor_id], "no handle to it is left", time)

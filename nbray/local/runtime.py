@@ -111,10 +111,13 @@ class Runtime:
 
     def _publish(self, instruction: ins.Publish) -> None:
         for callback in self._subscribers:
-            try:
-                callback(instruction.event)
-            except Exception as error:  # a broken subscriber must not stop the runtime
-                warnings.warn(f"nbray event subscriber {callback!r} raised {error!r}", stacklevel=1)
+            for event in instruction.events:
+                try:
+                    callback(event)
+                except Exception as error:  # a broken subscriber must not stop the runtime
+                    warnings.warn(
+                        f"nbray event subscriber {callback!r} raised {error!r}", stacklevel=1
+                    )
 
     # ---- instructions --------------------------------------------------------------------
 

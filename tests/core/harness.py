@@ -120,7 +120,7 @@ def dispatched(instructions: Sequence[Instruction]) -> dict[TaskId, WorkerId]:
 
 
 def published(instructions: Sequence[Instruction]) -> list[type]:
-    return [type(i.event) for i in instructions if isinstance(i, Publish)]
+    return [type(e) for i in instructions if isinstance(i, Publish) for e in i.events]
 
 
 def of_type(instructions: Sequence[Instruction], kind: type) -> list[Instruction]:
