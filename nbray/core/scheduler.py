@@ -94,7 +94,7 @@ class SchedulerConfig:
             raise ValueError(f"Need 0 <= num_workers <= max_workers and max_workers >= 1: {self}")
 
 
-class Transition(NamedTuple):  # a tuple: one is logged per move of every task
+class Transition(NamedTuple):
     task_id: TaskId
     start: TaskState | None
     finish: TaskState
@@ -175,7 +175,9 @@ class SchedulerState:
         self._gpus = GpuDevices(config.total.get("GPU", 0))
         self._next_worker = 1
         self._startup_failures = 0
-        self._log: deque[Transition] = deque(maxlen=STORY_LENGTH)
+        # Plain tuples, made Transitions when asked for: one is logged per move of every task.
+        self._log: deque[tuple[TaskId, TaskState | None, TaskState, str, float]]
+        self._log = deque(maxlen=STORY_LENGTH)
         self._out: list[Instruction] = []
         self._published: list[ev.Event] = []
 
@@ -197,7 +199,7 @@ class SchedulerState:
     # ---- queries (read only) -------------------------------------------------------------
 
     def story(self, task_id: TaskId) -> list[Transition]:
-        return [t for t in self._log if t.task_id == task_id]
+        return [Transition(*t) for t in self._log if t[0] == task_id]
 
     def task_state(self, task_id: TaskId) -> TaskState | None:
         task = self._tasks.get(task_id)
@@ -531,7 +533,7 @@ class SchedulerState:
     def _log_transition(
         self, task: _Task, start: TaskState | None, cause: str, time: float
     ) -> None:
-        self._log.append(Transition(task.spec.task_id, start, task.state, cause, time))
+        self._log.append((task.spec.task_id, start, task.state, cause, time))
 
     def _running_on(self, task_id: TaskId, worker_id: WorkerId) -> _Task | None:
         task = self._tasks.get(task_id)
