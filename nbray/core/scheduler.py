@@ -175,9 +175,9 @@ class SchedulerState:
         self._gpus = GpuDevices(config.total.get("GPU", 0))
         self._next_worker = 1
         self._startup_failures = 0
-        # Plain tuples, made Transitions when asked for: one is logged per move of every task.
-        self._log: deque[tuple[TaskId, TaskState | None, TaskState, str, float]]
-        self._log = deque(maxlen=STORY_LENGTH)
+        # One entry per move of every task, kept long: plain tuples of plain values (states by
+        # value), which the garbage collector stops tracking, made Transitions when asked for.
+        self._log: deque[tuple[TaskId, str | None, str, str, float]] = deque(maxlen=STORY_LENGTH)
         self._out: list[Instruction] = []
         self._published: list[ev.Event] = []
 
@@ -199,7 +199,13 @@ class SchedulerState:
     # ---- queries (read only) -------------------------------------------------------------
 
     def story(self, task_id: TaskId) -> list[Transition]:
-        return [Transition(*t) for t in self._log if t[0] == task_id]
+        return [
+            Transition(
+                tid, None if start is None else TaskState(start), TaskState(finish), cause, time
+            )
+            for tid, start, finish, cause, time in self._log
+            if tid == task_id
+        ]
 
     def task_state(self, task_id: TaskId) -> TaskState | None:
         task = self._tasks.get(task_id)
@@ -533,7 +539,9 @@ class SchedulerState:
     def _log_transition(
         self, task: _Task, start: TaskState | None, cause: str, time: float
     ) -> None:
-        self._log.append((task.spec.task_id, start, task.state, cause, time))
+        self._log.append(
+            (task.spec.task_id, start and start._value_, task.state._value_, cause, time)
+        )
 
     def _running_on(self, task_id: TaskId, worker_id: WorkerId) -> _Task | None:
         task = self._tasks.get(task_id)

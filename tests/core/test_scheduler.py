@@ -336,7 +336,10 @@ def test_an_illegal_transition_raises_with_the_task_story() -> None:
     task = h.state._tasks[spec.task_id]
     with pytest.raises(InvalidTransition, match=r"cannot move from TaskState\.READY") as info:
         h.state._transition(task, TaskState.FINISHED, "test", 0.0)
-    assert [t.finish for t in info.value.story] == [TaskState.WAITING_FOR_ARGS, TaskState.READY]
+    assert [(t.start, t.finish) for t in info.value.story] == [
+        (None, TaskState.WAITING_FOR_ARGS),
+        (TaskState.WAITING_FOR_ARGS, TaskState.READY),
+    ]
 
 
 def test_config_is_checked() -> None:
