@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import enum
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from nbray import _current
@@ -54,19 +54,21 @@ def set_tracker(tracker: RefTracker | None) -> None:
 
 
 class ObjectRef(Generic[R]):
-    __slots__ = ("__weakref__", "_id", "_on_release", "_origin", "_task_id")
+    __slots__ = ("__weakref__", "_id", "_origin", "_task_id", "_tracker")
 
     def __init__(
         self,
         object_id: ObjectId,
         origin: str = "",
         task_id: TaskId | None = None,
-        on_release: Callable[[ObjectId], None] | None = None,
+        tracker: RefTracker | None = None,
     ) -> None:
+        # The tracker to tell when this ref is gone, not its bound `release`: that would be
+        # one more object per ref for the garbage collector to track.
         self._id = object_id
         self._origin = origin
         self._task_id = task_id
-        self._on_release = on_release
+        self._tracker = tracker
 
     @property
     def id(self) -> ObjectId:
@@ -122,8 +124,8 @@ class ObjectRef(Generic[R]):
         return _borrowed_ref, (self._id, self._origin, self._task_id)
 
     def __del__(self) -> None:
-        if self._on_release is not None:
-            self._on_release(self._id)
+        if self._tracker is not None:
+            self._tracker.release(self._id)
 
 
 def _borrowed_ref(object_id: ObjectId, origin: str, task_id: TaskId | None) -> ObjectRef[Any]:
@@ -131,7 +133,7 @@ def _borrowed_ref(object_id: ObjectId, origin: str, task_id: TaskId | None) -> O
     if tracker is None:
         return ObjectRef(object_id, origin, task_id)
     tracker.acquire(object_id)
-    return ObjectRef(object_id, origin, task_id, tracker.release)
+    return ObjectRef(object_id, origin, task_id, tracker)
 
 
 class ObjectRefGenerator:

@@ -36,7 +36,9 @@ class ObjectRecord:
     pinned: bool = False
     contains: tuple[ObjectId, ...] = ()
     size: int = 0
-    waiting_tasks: list[TaskId] = field(default_factory=list)  # tasks waiting for it to be ready
+    # Tasks waiting for it to be ready; None until there is one (one object fewer per pending
+    # object for the garbage collector to track).
+    waiting_tasks: list[TaskId] | None = None
     error: ErrorInfo | None = None
 
     @property

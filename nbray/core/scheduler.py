@@ -118,7 +118,7 @@ class _Task:
     spec: TaskSpec
     state: TaskState
     retries_left: int
-    waiting_on: set[ObjectId] = field(default_factory=set)
+    waiting_for: int = 0  # how many of its (distinct) arguments are still pending
     worker: WorkerId | None = None
     cancel_requested: bool = False
     error: ErrorInfo | None = None  # why it failed, set with the move to FAILED
@@ -260,7 +260,7 @@ class SchedulerState:
             failure = failure or self._enqueue_call(task)
         if failure is not None:
             self._transition(task, TaskState.FAILED, failure.kind.name.lower(), event.time, failure)
-        elif not task.waiting_on:
+        elif not task.waiting_for:
             self._transition(task, TaskState.READY, "arguments available", event.time)
 
     def _on_object_created(self, event: ev.ObjectCreated) -> None:
@@ -562,7 +562,9 @@ class SchedulerState:
             if obj.state is ObjectState.FAILED:
                 failure = failure or failures.dependency_failed(task.spec, oid, obj.error)
             elif obj.state is ObjectState.PENDING:
-                task.waiting_on.add(oid)
+                task.waiting_for += 1
+                if obj.waiting_tasks is None:
+                    obj.waiting_tasks = []
                 obj.waiting_tasks.append(task.spec.task_id)
         return failure
 
@@ -571,7 +573,7 @@ class SchedulerState:
     ) -> None:
         obj = self._objects[oid]
         obj.state, obj.error = state, error
-        waiting, obj.waiting_tasks = obj.waiting_tasks, []
+        waiting, obj.waiting_tasks = obj.waiting_tasks or (), None
         for task_id in waiting:
             task = self._tasks.get(task_id)
             if task is None or task.state is not TaskState.WAITING_FOR_ARGS:
@@ -580,8 +582,8 @@ class SchedulerState:
                 failure = failures.dependency_failed(task.spec, oid, error)
                 self._transition(task, TaskState.FAILED, "argument failed", time, failure)
                 continue
-            task.waiting_on.discard(oid)
-            if not task.waiting_on:
+            task.waiting_for -= 1
+            if not task.waiting_for:
                 self._transition(task, TaskState.READY, "arguments available", time)
         self._collect(oid, time)
 
@@ -905,8 +907,9 @@ class SchedulerState:
             for oid in _held_by(task.spec):
                 task_holds[oid] = task_holds.get(oid, 0) + 1
             if task.state is TaskState.WAITING_FOR_ARGS:
-                assert task.waiting_on, f"task {tid} waits for nothing"
-                assert all(self.object_state(o) is ObjectState.PENDING for o in task.waiting_on)
+                pending = {o for o in task.spec.dependencies if self.object_state(o) is _PENDING}
+                assert task.waiting_for == len(pending) > 0, f"task {tid} waits wrongly"
+
             if task.state is TaskState.READY:
                 expected = 1
                 if task.spec.kind is TaskKind.ACTOR_METHOD:
@@ -938,6 +941,7 @@ def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
 
 _T = TaskState
 _READY = TaskState.READY
+_PENDING = ObjectState.PENDING
 _UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.QUEUED, _T.RUNNING)
 _Method = Callable[[SchedulerState, _Task, float], None]
 _TRANSITIONS: dict[tuple[TaskState, TaskState], _Method] = {

@@ -99,14 +99,14 @@ class Driver:
         spec = make_task_spec(IDS, function, args, kwargs, options, DRIVER, context, None, actor)
         self.table.expect(spec.return_ids)
         self._send(ev.TaskSubmitted(spec, time.time()))
-        return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
+        return [ObjectRef(oid, spec.name, spec.task_id, self) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = IDS.object_id()
         self.table.store(oid, self.place(serialized))
         self._send(ev.ObjectCreated(oid, serialized.size, time.time(), serialized.contained_ids))
-        return ObjectRef(oid, "put", None, self.release)
+        return ObjectRef(oid, "put", None, self)
 
     def get(
         self, refs: Sequence[ObjectRef[Any]], timeout: float | None, return_exceptions: bool = False
@@ -155,7 +155,7 @@ class Driver:
         if found is None:
             return None
         self.acquire(found)  # a ref handed out by the generator counts like any other
-        return ObjectRef(found, end.origin, end.task_id(), self.release)
+        return ObjectRef(found, end.origin, end.task_id(), self)
 
     def ref_state(self, ref: ObjectRef[Any]) -> RefState:
         entry = self.table.lookup(ref.id)

@@ -126,13 +126,13 @@ class WorkerClient:
             actor,
         )
         self.send(protocol.SubmitTask(spec))
-        return [ObjectRef(oid, spec.name, spec.task_id, self.release) for oid in spec.return_ids]
+        return [ObjectRef(oid, spec.name, spec.task_id, self) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
         oid = self._ids.object_id()
         self.send(protocol.PutObject(oid, self.place(serialized)))
-        return ObjectRef(oid, "put", None, self.release)
+        return ObjectRef(oid, "put", None, self)
 
     def get(
         self, refs: Sequence[ObjectRef[Any]], timeout: float | None, return_exceptions: bool = False
