@@ -12,42 +12,40 @@ installed are skipped. Results go to bench/results/latest.json.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 
 from bench.systems import SYSTEMS, WORKERS
-from bench.workloads import LIFECYCLE_UNITS, MACHINE_LIMITS, lifecycle, workloads
+from bench.workloads import LIFECYCLE_UNITS, MACHINE_LIMITS, Workload, lifecycle, workloads
 
 Results = dict[str, dict[str, list[float]]]
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def available(name: str) -> bool:
+    """Installed? Asked without importing it: the parent process runs no system."""
     module, _ = SYSTEMS[name]
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec(module.partition(".")[0]) is not None
+
+
+def chosen(selection: list[str]) -> list[Workload]:
+    return [w for w in workloads() if not selection or any(s in w.name for s in selection)]
 
 
 def measure(selection: list[str]) -> tuple[Results, list[str]]:
     names = [n for n in SYSTEMS if available(n)]
-    chosen = [w for w in workloads() if not selection or any(s in w.name for s in selection)]
     results: Results = {name: {} for name in names}
-    for name in names if chosen else ():
+    for name in names if chosen(selection) else ():
         print(f"... {name}", file=sys.stderr, flush=True)
-        system = SYSTEMS[name][1]()
-        for workload in chosen:
-            with contextlib.suppress(AttributeError):  # no such operation (Pool has no put)
-                results[name][workload.name] = workload.run(system)
-        system.close()
+        results[name] = measure_in_own_process(name, selection)
     if not selection or any(s in "cold start idle memory shutdown" for s in selection):
         for name in names:
             try:
@@ -55,6 +53,25 @@ def measure(selection: list[str]) -> tuple[Results, list[str]]:
             except AssertionError as error:  # report the others all the same
                 print(f"!!! {error}", file=sys.stderr)
     return results, [n for n in SYSTEMS if n not in names]
+
+
+def measure_in_own_process(name: str, selection: list[str]) -> dict[str, list[float]]:
+    """Each system runs in a fresh interpreter: none runs beside another's imports (a heap
+    full of another library's objects makes every full garbage collection slower)."""
+    command = [sys.executable, "-m", "bench.run", "--one", name, *selection]
+    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
+    measured: dict[str, list[float]] = json.loads(out.splitlines()[-1])
+    return measured
+
+
+def measure_one(name: str, selection: list[str]) -> dict[str, list[float]]:
+    system = SYSTEMS[name][1]()
+    measured = {}
+    for workload in chosen(selection):
+        with contextlib.suppress(AttributeError):  # no such operation (Pool has no put)
+            measured[workload.name] = workload.run(system)
+    system.close()
+    return measured
 
 
 def units() -> dict[str, str]:
@@ -112,6 +129,9 @@ def write_docs(text: str) -> None:
 
 
 def main(arguments: list[str]) -> None:
+    if arguments[:1] == ["--one"]:  # the child of measure_in_own_process: results on stdout
+        print(json.dumps(measure_one(arguments[1], arguments[2:])))
+        return
     selection = [a for a in arguments if not a.startswith("--")]
     results, skipped = measure(selection)
     limits = {name: run() for name, run in MACHINE_LIMITS.items()}
