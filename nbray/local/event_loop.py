@@ -29,6 +29,7 @@ so a `get` of a ready object costs no round trip through this thread. Posting is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import selectors
@@ -145,11 +146,9 @@ class EventLoop:
     def _take_inbox(self) -> list[Any]:
         """Everything posted so far, in order."""
         taken: list[Any] = []
-        while True:
-            try:
-                taken += self._inbox.get_nowait()
-            except queue.Empty:
-                return taken
+        while not self._inbox.empty():  # this thread alone takes: not empty, then a get works
+            taken += self._inbox.get_nowait()
+        return taken
 
     def _step(self) -> None:
         self._register_workers()
@@ -198,15 +197,16 @@ class EventLoop:
         self._registered_generation = self._pool.generation
 
     def _timeout(self) -> float | None:
+        if not self._requests:
+            return None
         deadlines = [r.deadline for r in self._requests if r.deadline is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def _drain_wakeups(self) -> None:
-        try:
-            while os.read(self._wakeup_read, 4096):
-                pass
-        except BlockingIOError:
-            pass
+        # One read: a byte is written only to a sleeping loop, so few wait. Any left over
+        # wake the next select at once, harmlessly.
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wakeup_read, 4096)
 
     # ---- messages from workers become events ---------------------------------------------
 
