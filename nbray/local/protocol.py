@@ -235,13 +235,28 @@ class Channel:
 _EXECUTE, _DONE = 0, 1
 
 
+def execute_task(
+    task_id: TaskId,
+    name: str,
+    body: TaskBody,
+    resolved: dict[ObjectId, Payload],
+    gpu_ids: tuple[int, ...],
+    with_function: bool,
+) -> tuple[Any, ...]:
+    """An `ExecuteTask` as it travels, built at once (the event loop sends one per task); the
+    function's bytes stay home `with_function` False (the worker has them cached)."""
+    function = body.function
+    if not with_function:
+        function = function._replace(data=b"")
+    wire_body = (tuple(function), tuple(body.arguments), body[2:])
+    return (_EXECUTE, task_id, name, *wire_body, resolved, gpu_ids)
+
+
 def _to_wire(message: Any) -> Any:
     kind = type(message)
     if kind is ExecuteTask:
-        body = message.body
-        function, arguments = tuple(body.function), tuple(body.arguments)
-        rest = body[2:]
-        return (_EXECUTE, message.task_id, message.name, function, arguments, rest, *message[3:])
+        task_id, name, body, resolved, gpu_ids = message
+        return execute_task(task_id, name, body, resolved, gpu_ids, with_function=True)
     if kind is TaskDone:
         values = tuple(tuple(v) if type(v) is Serialized else v for v in message.values)
         return (_DONE, message.task_id, values)

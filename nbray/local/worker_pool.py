@@ -94,11 +94,12 @@ class ProcessPool:
         worker = self.workers[worker_id]
         body = spec.body
         assert isinstance(body, TaskBody)
-        function = body.function
-        if function.function_id in worker.functions:  # cached there: send only its id
-            body = TaskBody(function._replace(data=b""), *body[1:])
-        worker.functions.add(function.function_id)
-        message = protocol.ExecuteTask(spec.task_id, spec.name, body, dict(resolved), gpu_ids)
+        function_id = body.function.function_id
+        cached = function_id in worker.functions  # there: send only its id
+        worker.functions.add(function_id)
+        message = protocol.execute_task(
+            spec.task_id, spec.name, body, dict(resolved), gpu_ids, with_function=not cached
+        )
         self.send(worker_id, message)
 
     # ---- for the event loop --------------------------------------------------------------
