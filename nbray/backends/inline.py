@@ -89,8 +89,8 @@ class InlineBackend(Driver):
     def _on_runtime_thread(self, function: Callable[[], T]) -> T:
         return function()
 
-    def _send(self, *events: ev.Event) -> None:
-        self._runtime.handle(*events)
+    def _send(self, event: ev.Event) -> None:
+        self._runtime.handle(event)
         self._drain()
 
     def _drain(self) -> None:

@@ -38,8 +38,8 @@ class LocalBackend(Driver):
     def _on_runtime_thread(self, function: Callable[[], T]) -> T:
         return self._loop.call(function)  # type: ignore[no-any-return]
 
-    def _send(self, *events: ev.Event) -> None:
-        self._loop.post(*events)
+    def _send(self, event: ev.Event) -> None:
+        self._loop.post(event)
 
     def _wait_ready(
         self, object_ids: list[ObjectId], num_ready: int, timeout: float | None, wake_on_error: bool

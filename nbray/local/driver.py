@@ -68,7 +68,7 @@ class Driver:
     def runtime(self) -> Runtime:
         raise NotImplementedError
 
-    def _send(self, *events: ev.Event) -> None:
+    def _send(self, event: ev.Event) -> None:
         raise NotImplementedError
 
     def _wait_ready(

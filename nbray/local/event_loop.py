@@ -75,7 +75,7 @@ class EventLoop:
         self._runtime = runtime
         self._table = runtime.table
         self._pool = pool
-        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._wakeup_read, self._wakeup_write = os.pipe()
         os.set_blocking(self._wakeup_read, False)
         os.set_blocking(self._wakeup_write, False)
@@ -92,9 +92,9 @@ class EventLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def post(self, *items: Any) -> None:
-        """Hand events (or calls) to the loop; any thread, even inside `__del__`."""
-        self._inbox.put(items)
+    def post(self, item: Any) -> None:
+        """Hand an event (or a call) to the loop; any thread, even inside `__del__`."""
+        self._inbox.put(item)
         # A byte wakes the loop only if it sleeps (or is about to): an awake loop looks at the
         # inbox before it sleeps again, so posts to a busy loop cost no syscall and no hand-off
         # of the GIL. A Ctrl-C right after the put leaves the item to the next wakeup.
@@ -147,7 +147,7 @@ class EventLoop:
         """Everything posted so far, in order."""
         taken: list[Any] = []
         while not self._inbox.empty():  # this thread alone takes: not empty, then a get works
-            taken += self._inbox.get_nowait()
+            taken.append(self._inbox.get_nowait())
         return taken
 
     def _step(self) -> None:
