@@ -44,7 +44,9 @@ class InlinePool:
     def __init__(self) -> None:
         self.started: deque[WorkerId] = deque()
         self.stopped: deque[WorkerId] = deque()
-        self.runs: deque[tuple[WorkerId, TaskSpec, Mapping[ObjectId, Payload], tuple[int, ...]]]
+        self.runs: deque[
+            tuple[WorkerId, TaskSpec, TaskBody, Mapping[ObjectId, Payload], tuple[int, ...]]
+        ]
         self.runs = deque()
         self.functions = FunctionCache()
         self.hosts: dict[TaskId | None, ActorHost] = {None: ActorHost()}  # by actor
@@ -62,10 +64,11 @@ class InlinePool:
         self,
         worker_id: WorkerId,
         spec: TaskSpec,
+        body: TaskBody,
         resolved: Mapping[ObjectId, Payload],
         gpu_ids: tuple[int, ...],
     ) -> None:
-        self.runs.append((worker_id, spec, resolved, gpu_ids))
+        self.runs.append((worker_id, spec, body, resolved, gpu_ids))
 
 
 class InlineBackend(Driver):
@@ -109,11 +112,10 @@ class InlineBackend(Driver):
         self,
         worker_id: WorkerId,
         spec: TaskSpec,
+        body: TaskBody,
         resolved: Mapping[ObjectId, Payload],
         gpu_ids: tuple[int, ...],
     ) -> None:
-        body = spec.body
-        assert isinstance(body, TaskBody)
         host = self._pool.hosts.setdefault(spec.actor_id, ActorHost())
         if not body.method:  # an actor's calls keep the devices its constructor got
             host.gpu_ids = gpu_ids

@@ -33,6 +33,7 @@ class ActorState(enum.Enum):
 @dataclass(slots=True)
 class Actor:
     creation: TaskSpec
+    creation_body: object  # run again on a restart
     state: ActorState = ActorState.PENDING
     worker: WorkerId | None = None
     queue: deque[TaskId] = field(default_factory=deque)  # method calls not yet started

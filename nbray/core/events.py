@@ -28,6 +28,7 @@ class RuntimeStarted:
 class TaskSubmitted:
     spec: TaskSpec
     time: float
+    body: object = None  # the shell's, for the worker: published without it
 
 
 @dataclass(slots=True)

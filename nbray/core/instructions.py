@@ -23,12 +23,14 @@ class StopWorker:
 
 @dataclass(slots=True)
 class Dispatch:
-    """Run `spec` on `worker_id`; its top-level dependencies are available in the store.
-    `gpu_ids` are the devices it may use (its CUDA_VISIBLE_DEVICES)."""
+    """Run `spec` (with the `body` it was submitted with) on `worker_id`; its top-level
+    dependencies are available in the store. `gpu_ids` are the devices it may use (its
+    CUDA_VISIBLE_DEVICES)."""
 
     spec: TaskSpec
     worker_id: WorkerId
     gpu_ids: tuple[int, ...] = ()
+    body: object = None
 
 
 @dataclass(slots=True)

@@ -116,6 +116,7 @@ class InvalidTransition(RuntimeError):
 @dataclass(slots=True)
 class _Task:
     spec: TaskSpec
+    body: object  # the shell's, for the worker
     state: TaskState
     retries_left: int
     waiting_for: int = 0  # how many of its (distinct) arguments are still pending
@@ -240,12 +241,12 @@ class SchedulerState:
         spec = event.spec
         if spec.task_id in self._tasks:
             raise ValueError(f"Task {format_id(spec.task_id)} was submitted twice.")
-        self._publish(ev.TaskSubmitted(spec.without_body(), event.time))
+        self._publish(ev.TaskSubmitted(spec, event.time))  # without its body
         for oid in spec.return_ids:
             self._refs.create(oid, ObjectState.PENDING, spec.owner)
         self._refs.pin(spec.captured_ids)
         self._refs.hold_for_task(_held_by(spec), +1)
-        task = _Task(spec, TaskState.WAITING_FOR_ARGS, retries_left=spec.max_retries)
+        task = _Task(spec, event.body, TaskState.WAITING_FOR_ARGS, spec.max_retries)
         self._tasks[spec.task_id] = task
         if spec.parent in self._tasks:
             self._children.setdefault(spec.parent, []).append(spec.task_id)
@@ -254,7 +255,7 @@ class SchedulerState:
         if failure is None and not spec.resources.fits_in(self.config.total):
             failure = failures.unschedulable(spec, self.config.total)
         if spec.kind is TaskKind.ACTOR_CREATION:
-            self._actors[spec.task_id] = Actor(spec, restarts_left=spec.max_restarts)
+            self._actors[spec.task_id] = Actor(spec, event.body, restarts_left=spec.max_restarts)
             self._actor_of_handle[spec.return_ids[0]] = spec.task_id
         elif spec.kind is TaskKind.ACTOR_METHOD:
             failure = failure or self._enqueue_call(task)
@@ -471,7 +472,7 @@ class SchedulerState:
         worker_id = task.worker
         assert worker_id is not None
         self._workers[worker_id].queued = task.spec.task_id
-        self._emit(Dispatch(task.spec, worker_id))
+        self._emit(Dispatch(task.spec, worker_id, body=task.body))
 
     def _transition_queued_running(self, task: _Task, time: float) -> None:
         worker = self._workers[task.worker]  # type: ignore[index]
@@ -497,7 +498,7 @@ class SchedulerState:
             task.started = time
         else:  # the actor's own worker, whose resources (and GPUs) the actor holds
             self._actors[task.spec.actor_id].running.add(task.spec.task_id)
-        self._emit(Dispatch(task.spec, worker_id, worker.gpus))
+        self._emit(Dispatch(task.spec, worker_id, worker.gpus, task.body))
         self._publish(ev.TaskStarted(task.spec.task_id, worker_id, time))
 
     def _transition_running_finished(self, task: _Task, time: float) -> None:
@@ -712,7 +713,8 @@ class SchedulerState:
         if creation is not None and creation.state is TaskState.READY:
             self._transition(creation, TaskState.RUNNING, "constructing", time)
         else:  # a restart: the creation task is long finished, run its constructor again
-            self._emit(Dispatch(actor.creation, worker_id, self._workers[worker_id].gpus))
+            gpus = self._workers[worker_id].gpus
+            self._emit(Dispatch(actor.creation, worker_id, gpus, actor.creation_body))
 
     def _restarted(
         self, task_id: TaskId, worker_id: WorkerId, error: ErrorInfo | None, time: float

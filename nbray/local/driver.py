@@ -36,7 +36,7 @@ from nbray.local.object_store import (
 )
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
-from nbray.local.tasks import ActorTarget, make_task_spec
+from nbray.local.tasks import ActorTarget, make_task
 from nbray.object_ref import ObjectInfo, ObjectRef, RefState, set_tracker
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -96,9 +96,9 @@ class Driver:
         actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
         context = self.context_provider() if self.context_provider else None
-        spec = make_task_spec(IDS, function, args, kwargs, options, DRIVER, context, None, actor)
+        spec, body = make_task(IDS, function, args, kwargs, options, DRIVER, context, None, actor)
         self.table.expect(spec.return_ids)
-        self._send(ev.TaskSubmitted(spec, time.time()))
+        self._send(ev.TaskSubmitted(spec, time.time(), body))
         return [ObjectRef(oid, spec.name, spec.task_id, self) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:

@@ -244,7 +244,7 @@ class EventLoop:
             return ev.WorkerStarted(worker_id, message.pid, now)
         if isinstance(message, protocol.SubmitTask):
             self._table.expect(message.spec.return_ids)
-            return ev.TaskSubmitted(message.spec, now)
+            return ev.TaskSubmitted(message.spec, now, message.body)
         if isinstance(message, protocol.Allocate):
             self._allocate(worker_id, message)
             return None

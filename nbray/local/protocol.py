@@ -131,6 +131,7 @@ class Allocate(NamedTuple):
 
 class SubmitTask(NamedTuple):
     spec: TaskSpec
+    body: TaskBody
 
 
 class Bounced(NamedTuple):

@@ -30,6 +30,7 @@ from nbray.exceptions import (
 )
 from nbray.local.object_store import INLINE_LIMIT, InStore, ObjectStore, Payload, Spilled
 from nbray.local.object_table import ObjectTable, StoredError
+from nbray.local.tasks import TaskBody
 from nbray.options import RuntimeConfig
 from nbray.serialization import Serialized, deserialize
 
@@ -48,6 +49,7 @@ class WorkerPool(Protocol):
         self,
         worker_id: WorkerId,
         spec: TaskSpec,
+        body: TaskBody,
         resolved: Mapping[ObjectId, Payload],
         gpu_ids: tuple[int, ...],
     ) -> None: ...
@@ -132,7 +134,11 @@ class Runtime:
 
     def _dispatch(self, instruction: ins.Dispatch) -> None:
         resolved = {oid: self.payload_of(oid) for oid in instruction.spec.dependencies}
-        self.pool.dispatch(instruction.worker_id, instruction.spec, resolved, instruction.gpu_ids)
+        body = instruction.body
+        assert isinstance(body, TaskBody)
+        self.pool.dispatch(
+            instruction.worker_id, instruction.spec, body, resolved, instruction.gpu_ids
+        )
 
     def _store_values(self, instruction: ins.StoreValues) -> None:
         for oid, value in zip(instruction.object_ids, instruction.values, strict=True):

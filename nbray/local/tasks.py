@@ -63,7 +63,7 @@ class ActorTarget:
 _PLAIN_TASK = ActorTarget(TaskKind.TASK)
 
 
-def make_task_spec(
+def make_task(
     ids: IdAllocator,
     function: FunctionBlob,
     args: tuple[Any, ...],
@@ -73,7 +73,8 @@ def make_task_spec(
     context: object,
     parent: TaskId | None = None,
     actor: ActorTarget | None = None,
-) -> TaskSpec:
+) -> tuple[TaskSpec, TaskBody]:
+    """The task's spec, for the scheduler, and its body, for the worker."""
     name = options.name or function.name
     dependencies = tuple(
         dict.fromkeys(a.id for a in (*args, *kwargs.values()) if isinstance(a, ObjectRef))
@@ -95,7 +96,7 @@ def make_task_spec(
         actor.kind is TaskKind.ACTOR_CREATION,
         actor.max_concurrency,
     )
-    return TaskSpec(
+    spec = TaskSpec(
         task_id=task_id,
         name=name,
         return_ids=tuple(ids.object_id() for _ in range(num_returns)),
@@ -113,8 +114,8 @@ def make_task_spec(
         max_concurrency=actor.max_concurrency,
         owner=owner,
         context=context,
-        body=body,
     )
+    return spec, body
 
 
 def _retry_on(options: TaskOptions) -> bytes | bool:

@@ -28,7 +28,7 @@ from nbray.local import protocol
 from nbray.local.driver import raisable, split_ready
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
 from nbray.local.output import OutputCapture
-from nbray.local.tasks import ActorHost, ActorTarget, make_task_spec
+from nbray.local.tasks import ActorHost, ActorTarget, make_task
 from nbray.object_ref import ObjectRef
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -114,7 +114,7 @@ class WorkerClient:
         options: TaskOptions,
         actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
-        spec = make_task_spec(
+        spec, body = make_task(
             self._ids,
             function,
             args,
@@ -125,7 +125,7 @@ class WorkerClient:
             self.current_task,
             actor,
         )
-        self.send(protocol.SubmitTask(spec))
+        self.send(protocol.SubmitTask(spec, body))
         return [ObjectRef(oid, spec.name, spec.task_id, self) for oid in spec.return_ids]
 
     def put(self, value: Any) -> ObjectRef[Any]:

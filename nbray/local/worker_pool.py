@@ -88,12 +88,11 @@ class ProcessPool:
         self,
         worker_id: WorkerId,
         spec: TaskSpec,
+        body: TaskBody,
         resolved: Mapping[ObjectId, Payload],
         gpu_ids: tuple[int, ...],
     ) -> None:
         worker = self.workers[worker_id]
-        body = spec.body
-        assert isinstance(body, TaskBody)
         function_id = body.function.function_id
         cached = function_id in worker.functions  # there: send only its id
         worker.functions.add(function_id)
