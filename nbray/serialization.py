@@ -38,6 +38,8 @@ class Serialized(NamedTuple):
 
     @property
     def size(self) -> int:
+        if not self.buffers:
+            return len(self.data)  # most often: no out-of-band buffer
         return len(self.data) + sum(memoryview(b).nbytes for b in self.buffers)
 
 

@@ -79,6 +79,8 @@ class References:
 
     def set_contents(self, oid: ObjectId, contained: tuple[ObjectId, ...]) -> None:
         """`oid`'s value holds refs to `contained`: they live at least as long as it does."""
+        if not contained:
+            return  # most values hold no ref
         known = tuple(c for c in dict.fromkeys(contained) if c in self.objects and c != oid)
         self.objects[oid].contains += known  # a stream's end already holds its items
         for inner in known:

@@ -282,16 +282,15 @@ class SchedulerState:
             )
         if task.spec.kind is TaskKind.ACTOR_CREATION:
             self._actor_is_alive(self._actors[task.spec.task_id])
+        created = []
         results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)
         for oid, size, contained in results:
             self._objects[oid].size = size
             self._refs.set_contents(oid, contained)
+            created.append(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
         self._emit(StoreValues(task.spec.return_ids, event.values))
         self._transition(task, TaskState.FINISHED, "returned", event.time)
-        for oid, size, contained in zip(
-            task.spec.return_ids, event.sizes, event.contained, strict=True
-        ):
-            self._publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
+        self._published += created  # after TaskFinished
 
     def _on_task_yielded(self, event: ev.TaskYielded) -> None:
         task = self._running_on(event.task_id, event.worker_id)
