@@ -5,7 +5,9 @@
 
 Every backend publishes the same events; the notebook widgets, magics and the JupyterLab sidebar
 are folds over this stream. Task events name the task by id; `TaskSubmitted` carries its spec,
-with the caller's context (set by `set_context_provider`) in `spec.context`.
+with the caller's context (set by `set_context_provider`) in `spec.context`. Events come in the
+order they happened, a step of the runtime at a time (after that step's work is done), and are
+read-only: share them, do not change them.
 """
 
 from __future__ import annotations
