@@ -45,9 +45,8 @@ class TaskSpec:
     What a worker needs to run it (function and serialized arguments) is the shell's `body`,
     carried beside the spec in `TaskSubmitted` and `Dispatch`: the core never looks inside it, and
     it is never published. `context` is the caller's opaque tag (the notebook layer puts the cell
-    there).
-    Read-only by convention, not frozen: a frozen dataclass is built field by field through
-    `object.__setattr__`, five times slower, and one is built for every task.
+    there). Read-only by convention, not frozen: a frozen dataclass is built field by field
+    through `object.__setattr__`, five times slower, and one is built for every task.
     """
 
     task_id: TaskId
