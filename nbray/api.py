@@ -199,8 +199,11 @@ def _blocking(
     refs: Sequence[ObjectRef[Any]], call: str, timeout: float | None
 ) -> contextlib.AbstractContextManager[object]:
     if _blocking_observer is None or timeout == 0:
-        return contextlib.nullcontext()
+        return _UNOBSERVED
     return _blocking_observer(refs, call)
+
+
+_UNOBSERVED = contextlib.nullcontext()  # reusable: it holds no state
 
 
 # ---- objects ---------------------------------------------------------------------------

@@ -131,10 +131,17 @@ def _is_plain(value: Any, depth: int = 2) -> bool:
         return kind not in _custom_reducers
     if not depth or _custom_reducers:
         return False
+    # Loops, not all() over a generator: this runs for every task's arguments.
     if kind is tuple or kind is list:
-        return all(_is_plain(item, depth - 1) for item in value)
+        for item in value:  # noqa: SIM110
+            if not _is_plain(item, depth - 1):
+                return False
+        return True
     if kind is dict:
-        return all(_is_plain(k, 0) and _is_plain(v, depth - 1) for k, v in value.items())
+        for key, item in value.items():  # noqa: SIM110
+            if not (_is_plain(key, 0) and _is_plain(item, depth - 1)):
+                return False
+        return True
     return False
 
 

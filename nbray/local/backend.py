@@ -24,7 +24,7 @@ class LocalBackend(Driver):
         super().__init__(config)
         pool = ProcessPool(self.store)
         self._runtime = Runtime(config, pool, self.table, self.store)
-        self._runtime.subscribe(self.on_event)
+        self._runtime.subscribe(self.on_output, ev.TaskOutput)  # type: ignore[arg-type]
         self._loop = EventLoop(self._runtime, pool)
         self._loop.start()  # returns at once: workers start in the background
 

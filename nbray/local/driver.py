@@ -206,12 +206,11 @@ class Driver:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         return self.runtime.subscribe(callback)
 
-    def on_event(self, event: ev.Event) -> None:
-        """The driver's own subscriber: what tasks print goes to the output handler, or to
-        this process's stdout/stderr (as Ray's log_to_driver)."""
-        if isinstance(event, ev.TaskOutput):
-            handler = self.output_handler or echo_output
-            handler(event)
+    def on_output(self, event: ev.TaskOutput) -> None:
+        """The driver's own subscriber to TaskOutput: what tasks print goes to the output
+        handler, or to this process's stdout/stderr (as Ray's log_to_driver)."""
+        handler = self.output_handler or echo_output
+        handler(event)
 
     def gpu_ids(self) -> list[int]:
         return []  # the driver is given no GPUs: tasks are

@@ -5,10 +5,10 @@ Theory of operation
 
     user threads                      event-loop thread                      worker processes
     ------------                      -----------------                      ----------------
-    submit/put/cancel/ref GC --post--> inbox (SimpleQueue) + wakeup pipe
+    submit/put/cancel/ref GC --post--> inbox (SimpleQueue) + wakeup eventfd
                                         |
                                         v
-                          wait([wakeup, channels..., pidfds...], timeout)   <-- messages, exits
+                          epoll([wakeup, channels..., pidfds...], timeout)   <-- messages, exits
                                         |
                           events --> Runtime.handle --> scheduler --> instructions
                                         |                                 |
@@ -17,10 +17,10 @@ Theory of operation
                                         |
                           answer workers blocked in get/wait (their own deadlines)
 
-There is exactly one blocking call, an epoll `select` over the wakeup pipe, every worker channel
+There is exactly one blocking call, an epoll wait over the wakeup eventfd, every worker channel
 and every worker's pidfd (registered again only when the pool's set of them changes), with the
 nearest deadline of a worker's `get`/`wait` as its timeout. A worker dying is just another event.
-A post writes a wakeup byte only while the loop sleeps there: an awake loop looks at the inbox
+A post writes to the eventfd only while the loop sleeps there: an awake loop looks at the inbox
 before it sleeps again, so a busy loop takes many posts per step at no extra cost.
 User threads never touch the scheduler; they read values from the thread-safe ObjectTable directly,
 so a `get` of a ready object costs no round trip through this thread. Posting is safe from
@@ -29,10 +29,9 @@ so a `get` of a ready object costs no round trip through this thread. Posting is
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
-import selectors
+import select
 import threading
 import time
 import traceback
@@ -76,18 +75,18 @@ class EventLoop:
         self._table = runtime.table
         self._pool = pool
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._wakeup_read, self._wakeup_write = os.pipe()
-        os.set_blocking(self._wakeup_read, False)
-        os.set_blocking(self._wakeup_write, False)
-        self._selector = selectors.DefaultSelector()
-        self._selector.register(self._wakeup_read, selectors.EVENT_READ)
-        self._registered: list[int] = []  # the workers' descriptors in the selector
+        # Edge-triggered, an eventfd needs no reading: each write wakes the loop once (its
+        # counter cannot overflow in practice).
+        self._wakeup = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll = select.epoll()
+        self._epoll.register(self._wakeup, select.EPOLLIN | select.EPOLLET)
+        self._registered: dict[int, WorkerProcess] = {}  # the workers' descriptors in epoll
         self._registered_generation = -1
         self._requests: list[_WorkerRequest] = []
         self._blocks_in_flight: dict[WorkerId, set[int]] = {}
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
         self._running = True
-        self._sleeping = False  # in (or about to enter) select: posts must write a byte
+        self._sleeping = False  # in (or about to enter) epoll: posts must wake it
 
     def start(self) -> None:
         self._thread.start()
@@ -95,14 +94,14 @@ class EventLoop:
     def post(self, item: Any) -> None:
         """Hand an event (or a call) to the loop; any thread, even inside `__del__`."""
         self._inbox.put(item)
-        # A byte wakes the loop only if it sleeps (or is about to): an awake loop looks at the
+        # A write wakes the loop only if it sleeps (or is about to): an awake loop looks at the
         # inbox before it sleeps again, so posts to a busy loop cost no syscall and no hand-off
         # of the GIL. A Ctrl-C right after the put leaves the item to the next wakeup.
         if not self._sleeping:
             return
         try:  # noqa: SIM105 (contextlib.suppress: a Python call, where Ctrl-C can strike)
-            os.write(self._wakeup_write, b"\0")
-        except OSError:  # a full pipe: the loop will wake anyway; a closed one: it is gone
+            os.eventfd_write(self._wakeup, 1)
+        except OSError:  # closed: the loop is gone
             pass
 
     def call(self, function: Callable[[], Any]) -> Any:
@@ -118,7 +117,7 @@ class EventLoop:
     def stop(self) -> None:
         self.post(_STOP)
         self._thread.join()
-        os.close(self._wakeup_write)
+        os.close(self._wakeup)
 
     # ---- the loop ------------------------------------------------------------------------
 
@@ -133,8 +132,7 @@ class EventLoop:
         finally:
             self._pool.close()
             self._table.close()
-            self._selector.close()
-            os.close(self._wakeup_read)
+            self._epoll.close()
             self._refuse_pending_calls()
 
     def _refuse_pending_calls(self) -> None:
@@ -154,11 +152,10 @@ class EventLoop:
         self._register_workers()
         events: list[ev.Event] = []
         calls: list[_Call] = []
-        for key, _ in self._sleep():
-            if key.data is None:
-                self._drain_wakeups()
-            elif key.data.worker_id in self._pool.workers:  # not reaped earlier in this step
-                events += self._from_worker(key.data, pidfd_fired=key.fd == key.data.pidfd)
+        for fd, _ in self._sleep():
+            worker = self._registered.get(fd)  # None: the wakeup
+            if worker is not None and worker.worker_id in self._pool.workers:  # not reaped yet
+                events += self._from_worker(worker, pidfd_fired=fd == worker.pidfd)
         for item in self._take_inbox():
             if item is _STOP:
                 self._running = False
@@ -175,13 +172,13 @@ class EventLoop:
             except Exception as error:
                 call.future.set_exception(error)
 
-    def _sleep(self) -> list[tuple[selectors.SelectorKey, int]]:
+    def _sleep(self) -> list[tuple[int, int]]:
         """Block until a worker or a post needs the loop. Set before the inbox is checked, the
-        flag makes any post that the check misses write a wakeup byte."""
+        flag makes any post that the check misses write to the wakeup eventfd."""
         self._sleeping = True
         timeout = 0.0 if not self._inbox.empty() else self._timeout()
         try:
-            return self._selector.select(timeout)
+            return self._epoll.poll(timeout)
         finally:
             self._sleeping = False
 
@@ -189,11 +186,13 @@ class EventLoop:
         if self._pool.generation == self._registered_generation:
             return
         for fd in self._registered:
-            self._selector.unregister(fd)
-        waitables = self._pool.waitables()
-        for fd, worker in waitables:
-            self._selector.register(fd, selectors.EVENT_READ, worker)
-        self._registered = [fd for fd, _ in waitables]
+            try:  # noqa: SIM105
+                self._epoll.unregister(fd)
+            except OSError:  # closed (a reaped worker's): epoll forgot it then
+                pass
+        self._registered = dict(self._pool.waitables())
+        for fd in self._registered:
+            self._epoll.register(fd, select.EPOLLIN)
         self._registered_generation = self._pool.generation
 
     def _timeout(self) -> float | None:
@@ -201,12 +200,6 @@ class EventLoop:
             return None
         deadlines = [r.deadline for r in self._requests if r.deadline is not None]
         return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-
-    def _drain_wakeups(self) -> None:
-        # One read: a byte is written only to a sleeping loop, so few wait. Any left over
-        # wake the next select at once, harmlessly.
-        with contextlib.suppress(BlockingIOError):
-            os.read(self._wakeup_read, 4096)
 
     # ---- messages from workers become events ---------------------------------------------
 

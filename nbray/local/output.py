@@ -4,20 +4,17 @@ Theory of operation: at startup the worker points fd 1 and fd 2 at pipes, so Pyt
 C code writing to stdout/stderr alike land there. One reader thread per pipe sends what it reads
 to the driver, tagged with the task running at the time; it handles each chunk under a lock.
 When a task ends, `settle()` makes sure everything it wrote has left before its result does:
-if a pipe is empty and its reader idle (checked under that lock: the common case, a few
+if both pipes are empty and their readers idle (one poll, under their locks: the common case, a few
 microseconds), there is nothing to wait for; otherwise it writes a marker into the pipe and waits
 until the reader has passed it. Output comes in order and is never lost to a late read.
 """
 
 from __future__ import annotations
 
-import array
 import codecs
-import fcntl
 import os
 import select
 import sys
-import termios
 import threading
 from collections.abc import Callable
 
@@ -30,11 +27,13 @@ class OutputCapture:
         self._send = send  # (stream, text): sends it tagged with the running task
         self._settle_lock = threading.Lock()  # one settle at a time
         self._pipes: dict[str, _Pipe] = {}
+        self._poller = select.poll()  # the pipes' read ends: is anything unread?
         for fd, stream in ((1, "stdout"), (2, "stderr")):
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
             pipe = self._pipes[stream] = _Pipe(fd, read_end)
+            self._poller.register(read_end, select.POLLIN)
             threading.Thread(target=self._read, args=(pipe, stream), daemon=True).start()
 
     def settle(self) -> None:
@@ -42,12 +41,25 @@ class OutputCapture:
         with self._settle_lock:
             sys.stdout.flush()
             sys.stderr.flush()
-            waiting = [pipe for pipe in self._pipes.values() if pipe.has_pending()]
+            waiting = self._pending()
             for pipe in waiting:
                 pipe.settled.clear()
                 os.write(pipe.write_fd, _MARKER)
             for pipe in waiting:
                 pipe.settled.wait()
+
+    def _pending(self) -> list[_Pipe]:
+        """The pipes holding output not sent yet: unread, or read but held back. One poll for
+        both, under their readers' locks, so a chunk being read is seen in one or the other."""
+        pipes = list(self._pipes.values())
+        for pipe in pipes:
+            pipe.lock.acquire()
+        try:
+            unread = {fd for fd, _ in self._poller.poll(0)}
+            return [pipe for pipe in pipes if pipe.read_fd in unread or pipe.held]
+        finally:
+            for pipe in pipes:
+                pipe.lock.release()
 
     def _read(self, pipe: _Pipe, stream: str) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may
@@ -78,12 +90,6 @@ class _Pipe:
         self.lock = threading.Lock()
         self.held = b""  # read but not sent: it may be the start of a marker
         self.settled = threading.Event()
-
-    def has_pending(self) -> bool:
-        with self.lock:
-            unread = array.array("i", [0])
-            fcntl.ioctl(self.read_fd, termios.FIONREAD, unread)
-            return bool(unread[0] or self.held)
 
 
 def _safe_cut(data: bytes) -> int:

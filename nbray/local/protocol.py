@@ -246,10 +246,10 @@ def execute_task(
 ) -> tuple[Any, ...]:
     """An `ExecuteTask` as it travels, built at once (the event loop sends one per task); the
     function's bytes stay home `with_function` False (the worker has them cached)."""
-    function = body.function
+    function = tuple(body.function)
     if not with_function:
-        function = function._replace(data=b"")
-    wire_body = (tuple(function), tuple(body.arguments), body[2:])
+        function = (function[0], b"", *function[2:])
+    wire_body = (function, tuple(body.arguments), body[2:])
     return (_EXECUTE, task_id, name, *wire_body, resolved, gpu_ids)
 
 

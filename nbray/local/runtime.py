@@ -90,7 +90,7 @@ class Runtime:
         self.table = table
         self.store = store
         self.report = report or _print_to_stderr
-        self._subscribers: tuple[Subscriber, ...] = ()
+        self._subscribers: tuple[tuple[Subscriber, type[ev.Event] | None], ...] = ()
         self._subscribers_lock = threading.Lock()
 
     def handle(self, *events: ev.Event) -> None:
@@ -99,21 +99,27 @@ class Runtime:
 
     # ---- the event stream ----------------------------------------------------------------
 
-    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call `callback(event)` for every runtime event, on the runtime's thread, until the
-        returned function is called. Callbacks must be quick and must not block."""
+    def subscribe(
+        self, callback: Subscriber, kind: type[ev.Event] | None = None
+    ) -> Callable[[], None]:
+        """Call `callback(event)` for every runtime event (or only those of type `kind`), on
+        the runtime's thread, until the returned function is called. Callbacks must be quick
+        and must not block."""
+        entry = (callback, kind)
         with self._subscribers_lock:
-            self._subscribers = (*self._subscribers, callback)
+            self._subscribers = (*self._subscribers, entry)
 
         def unsubscribe() -> None:
             with self._subscribers_lock:
-                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+                self._subscribers = tuple(s for s in self._subscribers if s is not entry)
 
         return unsubscribe
 
     def _publish(self, instruction: ins.Publish) -> None:
-        for callback in self._subscribers:
+        for callback, kind in self._subscribers:
             for event in instruction.events:
+                if kind is not None and type(event) is not kind:
+                    continue  # a type check, not a call of a callback that ignores it
                 try:
                     callback(event)
                 except Exception as error:  # a broken subscriber must not stop the runtime

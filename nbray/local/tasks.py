@@ -76,21 +76,25 @@ def make_task(
 ) -> tuple[TaskSpec, TaskBody]:
     """The task's spec, for the scheduler, and its body, for the worker."""
     name = options.name or function.name
-    dependencies = tuple(
-        dict.fromkeys(a.id for a in (*args, *kwargs.values()) if isinstance(a, ObjectRef))
-    )
+    dependencies: tuple[ObjectId, ...] = ()
+    if args or kwargs:
+        values = (*args, *kwargs.values())
+        dependencies = tuple(dict.fromkeys(a.id for a in values if isinstance(a, ObjectRef)))
     arguments = serialize((args, dict(kwargs)), what=f"arguments of task {name}")
-    top_level = set(dependencies)
-    contained = tuple(oid for oid in arguments.contained_ids if oid not in top_level)
+    contained = arguments.contained_ids  # refs inside arguments: held, not resolved
+    if contained and dependencies:
+        top_level = set(dependencies)
+        contained = tuple(oid for oid in contained if oid not in top_level)
     task_id = ids.task_id()
     actor = actor or _PLAIN_TASK
     if actor.handle is not None:
         contained = (*contained, actor.handle)
-    num_returns = 1 if options.streaming else int(options.num_returns)  # a stream: its end
+    streaming = options.streaming
+    num_returns = 1 if streaming else int(options.num_returns)  # a stream: its end
     body = TaskBody(
         function,
         arguments,
-        STREAMED_RETURNS if options.streaming else num_returns,
+        STREAMED_RETURNS if streaming else num_returns,
         _retry_on(options),
         actor.method,
         actor.kind is TaskKind.ACTOR_CREATION,

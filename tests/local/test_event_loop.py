@@ -1,9 +1,11 @@
-"""The event loop's wakeup rule, on a loop that is never started: a post writes a wakeup byte
-only while the loop sleeps, and a post the loop missed keeps it from sleeping."""
+"""The event loop's wakeup rule, on a loop that is never started: a post wakes the loop only
+while it sleeps, each such post wakes it once (an edge-triggered eventfd, never read), and a
+post the loop missed keeps it from sleeping."""
 
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -16,29 +18,30 @@ from nbray.local.event_loop import EventLoop
 def loop() -> Iterator[EventLoop]:
     loop = EventLoop(SimpleNamespace(table=None), pool=None)  # type: ignore[arg-type]
     yield loop
-    loop._selector.close()
-    os.close(loop._wakeup_read)
-    os.close(loop._wakeup_write)
+    loop._epoll.close()
+    os.close(loop._wakeup)
 
 
-def wakeup_bytes(loop: EventLoop) -> int:
-    try:
-        return len(os.read(loop._wakeup_read, 4096))
-    except BlockingIOError:
-        return 0
+def wakeups_pending(loop: EventLoop) -> list[tuple[int, int]]:
+    return loop._epoll.poll(0)
 
 
-@pytest.mark.timeout(20)  # a deadlock guard: without the inbox check, select blocks for good
+@pytest.mark.timeout(20)  # a deadlock guard: without the inbox check, epoll blocks for good
 def test_a_post_to_an_awake_loop_writes_nothing_and_is_taken_before_it_sleeps(
     loop: EventLoop,
 ) -> None:
     loop.post("event")
-    assert wakeup_bytes(loop) == 0
+    assert wakeups_pending(loop) == []
     assert loop._sleep() == []  # returns at once: the inbox is not empty
     assert loop._take_inbox() == ["event"]
 
 
-def test_a_post_to_a_sleeping_loop_wakes_it(loop: EventLoop) -> None:
-    loop._sleeping = True
-    loop.post("event")
-    assert wakeup_bytes(loop) == 1
+@pytest.mark.timeout(20)  # a deadlock guard: a wakeup that does not wake blocks for good
+def test_each_post_to_a_sleeping_loop_wakes_it_once_without_a_read(loop: EventLoop) -> None:
+    woken = [(loop._wakeup, select.EPOLLIN)]
+    for _ in range(2):
+        loop._sleeping = True
+        loop.post("event")
+        assert loop._take_inbox() == ["event"]
+        assert loop._sleep() == woken  # the inbox is empty: only the wakeup returns at once
+        assert wakeups_pending(loop) == []  # reported once, though never read
