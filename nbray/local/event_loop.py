@@ -20,8 +20,8 @@ Theory of operation
 There is exactly one blocking call, an epoll wait over the wakeup eventfd, every worker channel
 and every worker's pidfd (registered again only when the pool's set of them changes), with the
 nearest deadline of a worker's `get`/`wait` as its timeout. A worker dying is just another event.
-A post writes to the eventfd only while the loop sleeps there: an awake loop looks at the inbox
-before it sleeps again, so a busy loop takes many posts per step at no extra cost.
+A post writes to the eventfd only while the loop sleeps there, once per nap: an awake loop looks
+at the inbox before it sleeps again, so a busy loop takes many posts per step at no extra cost.
 User threads never touch the scheduler; they read values from the thread-safe ObjectTable directly,
 so a `get` of a ready object costs no round trip through this thread. Posting is safe from
 `__del__` (SimpleQueue is reentrant).
@@ -87,6 +87,8 @@ class EventLoop:
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
         self._running = True
         self._sleeping = False  # in (or about to enter) epoll: posts must wake it
+        self._naps = 0  # how many times the loop went to sleep
+        self._woken_nap = -1  # the last nap a post woke (a write made): later posts need not
 
     def start(self) -> None:
         self._thread.start()
@@ -94,15 +96,20 @@ class EventLoop:
     def post(self, item: Any) -> None:
         """Hand an event (or a call) to the loop; any thread, even inside `__del__`."""
         self._inbox.put(item)
-        # A write wakes the loop only if it sleeps (or is about to): an awake loop looks at the
-        # inbox before it sleeps again, so posts to a busy loop cost no syscall and no hand-off
-        # of the GIL. A Ctrl-C right after the put leaves the item to the next wakeup.
+        # A write wakes the loop only if it sleeps (or is about to), and once per nap: an awake
+        # loop looks at the inbox before it sleeps again, so posts to a busy loop cost no
+        # syscall and no hand-off of the GIL, and a second write would only wake it again for
+        # nothing. A Ctrl-C right after the put leaves the item to the next wakeup.
         if not self._sleeping:
+            return
+        nap = self._naps  # read after the flag: a nap begun meanwhile has a new number
+        if self._woken_nap == nap:
             return
         try:  # noqa: SIM105 (contextlib.suppress: a Python call, where Ctrl-C can strike)
             os.eventfd_write(self._wakeup, 1)
         except OSError:  # closed: the loop is gone
             pass
+        self._woken_nap = nap  # after the write: a Ctrl-C before it costs only a second write
 
     def call(self, function: Callable[[], Any]) -> Any:
         """Run `function` on the loop thread and return its result (for consistent snapshots)."""
@@ -175,6 +182,7 @@ class EventLoop:
     def _sleep(self) -> list[tuple[int, int]]:
         """Block until a worker or a post needs the loop. Set before the inbox is checked, the
         flag makes any post that the check misses write to the wakeup eventfd."""
+        self._naps += 1
         self._sleeping = True
         timeout = 0.0 if not self._inbox.empty() else self._timeout()
         try:

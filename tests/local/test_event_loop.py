@@ -1,6 +1,6 @@
 """The event loop's wakeup rule, on a loop that is never started: a post wakes the loop only
-while it sleeps, each such post wakes it once (an edge-triggered eventfd, never read), and a
-post the loop missed keeps it from sleeping."""
+while it sleeps and once per nap, each write wakes it once (an edge-triggered eventfd, never
+read), and a post the loop missed keeps it from sleeping."""
 
 from __future__ import annotations
 
@@ -45,3 +45,12 @@ def test_each_post_to_a_sleeping_loop_wakes_it_once_without_a_read(loop: EventLo
         assert loop._take_inbox() == ["event"]
         assert loop._sleep() == woken  # the inbox is empty: only the wakeup returns at once
         assert wakeups_pending(loop) == []  # reported once, though never read
+
+
+def test_posts_to_a_sleeping_loop_write_once_per_nap(loop: EventLoop) -> None:
+    for _ in range(2):
+        loop._naps += 1  # as _sleep does, before it sleeps
+        loop._sleeping = True
+        loop.post("event")
+        loop.post("event")
+        assert os.eventfd_read(loop._wakeup) == 1  # one write each nap: the counter says 1
