@@ -131,13 +131,12 @@ def _retry_on(options: TaskOptions) -> bytes | bool:
 # ---- running a task (in a worker, or inline) -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Returned:
+# A task's outcome: NamedTuples, built twice per task (a frozen dataclass's __init__ is slow).
+class Returned(NamedTuple):
     values: tuple[Any, ...]  # Serialized, then placed: Serialized or InStore
 
 
-@dataclass(frozen=True, slots=True)
-class Raised:
+class Raised(NamedTuple):
     error: ErrorInfo
     value: Serialized
 
@@ -220,10 +219,11 @@ def run_task(
     error."""
     try:
         function = load_function()
-        dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
-        raw_args, raw_kwargs = deserialize(body.arguments)
-        args = [_resolve(a, dependencies) for a in raw_args]
-        kwargs = {k: _resolve(v, dependencies) for k, v in raw_kwargs.items()}
+        args, kwargs = deserialize(body.arguments)
+        if resolved:  # else no argument is a ref to replace
+            dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
+            args = [_resolve(a, dependencies) for a in args]
+            kwargs = {k: _resolve(v, dependencies) for k, v in kwargs.items()}
         result = function(*args, **kwargs)
         if body.num_returns == STREAMED_RETURNS:
             assert emit is not None, "nbray bug: a streaming task without a stream"
