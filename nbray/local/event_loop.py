@@ -88,7 +88,7 @@ class EventLoop:
         self._running = True
         self._sleeping = False  # in (or about to enter) epoll: posts must wake it
         self._naps = 0  # how many times the loop went to sleep
-        self._woken_nap = -1  # the last nap a post woke (a write made): later posts need not
+        self._woken_nap = -1  # the last nap a post woke with a write: later posts need none
 
     def start(self) -> None:
         self._thread.start()
