@@ -26,13 +26,14 @@ class OutputCapture:
     def __init__(self, send: Callable[[str, str], None]) -> None:
         self._send = send  # (stream, text): sends it tagged with the running task
         self._settle_lock = threading.Lock()  # one settle at a time
-        self._pipes: dict[str, _Pipe] = {}
+        self._pipes: list[_Pipe] = []  # stdout's, stderr's
         self._poller = select.poll()  # the pipes' read ends: is anything unread?
         for fd, stream in ((1, "stdout"), (2, "stderr")):
             read_end, write_end = os.pipe()
             os.dup2(write_end, fd)
             os.close(write_end)
-            pipe = self._pipes[stream] = _Pipe(fd, read_end)
+            pipe = _Pipe(fd, read_end)
+            self._pipes.append(pipe)
             self._poller.register(read_end, select.POLLIN)
             threading.Thread(target=self._read, args=(pipe, stream), daemon=True).start()
 
@@ -51,14 +52,13 @@ class OutputCapture:
     def _pending(self) -> list[_Pipe]:
         """The pipes holding output not sent yet: unread, or read but held back. One poll for
         both, under their readers' locks, so a chunk being read is seen in one or the other."""
-        pipes = list(self._pipes.values())
-        for pipe in pipes:
+        for pipe in self._pipes:
             pipe.lock.acquire()
         try:
             unread = {fd for fd, _ in self._poller.poll(0)}
-            return [pipe for pipe in pipes if pipe.read_fd in unread or pipe.held]
+            return [pipe for pipe in self._pipes if pipe.read_fd in unread or pipe.held]
         finally:
-            for pipe in pipes:
+            for pipe in self._pipes:
                 pipe.lock.release()
 
     def _read(self, pipe: _Pipe, stream: str) -> None:
