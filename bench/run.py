@@ -85,7 +85,7 @@ def table(results: Results) -> list[list[str]]:
     for workload, unit in units().items():
         if workload not in results.get("nbray", {}):
             continue
-        row = [workload, *(_fmt(results[n].get(workload), unit) for n in names)]
+        row = [workload, *(format_samples(results[n].get(workload), unit) for n in names)]
         rows.append(row + [_ratio(results, workload, p, unit) for p in peers])
     return rows
 
@@ -105,7 +105,7 @@ def markdown(rows: list[list[str]], limits: dict[str, list[float]], skipped: lis
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
     lines += ["", "The machine's own limits, same run:", ""]
-    lines += [f"- {name}: {_fmt(samples, 's')}" for name, samples in limits.items()]
+    lines += [f"- {name}: {format_samples(samples, 's')}" for name, samples in limits.items()]
     if skipped:
         lines += ["", f"Not installed, skipped: {', '.join(skipped)}."]
     return "\n".join(lines)
@@ -124,7 +124,8 @@ def write_docs(text: str) -> None:
         f"Machine: {facts}.\n\n{text}\n\n"
         "Reproduce: `bash scripts/bench.sh --docs` (installs the peers from the `bench` "
         "extra, runs everything, rewrites this page); `bash scripts/bench.sh <words>` runs only "
-        "the workloads whose names contain them.\n"
+        "the workloads whose names contain them; `.venv/bin/python -m bench.ab REV <words>` "
+        "compares the working tree with commit REV in alternating fresh runs.\n"
     )
 
 
@@ -140,7 +141,7 @@ def main(arguments: list[str]) -> None:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     for name, samples in limits.items():
-        print(f"{name}: {_fmt(samples, 's')}")
+        print(f"{name}: {format_samples(samples, 's')}")
     if skipped:
         print(f"(not installed, skipped: {', '.join(skipped)})")
     out = ROOT / "bench" / "results"
@@ -153,13 +154,16 @@ def main(arguments: list[str]) -> None:
 
 def _ratio(results: Results, workload: str, peer: str, unit: str) -> str:
     ours, theirs = results["nbray"].get(workload), results[peer].get(workload)
-    if not ours or not theirs:
-        return "-"
-    ratio = statistics.median(ours) / statistics.median(theirs)
-    return f"{1 / ratio if unit == 'ops/s' else ratio:.2f}"
+    return f"{ratio(ours, theirs, unit):.2f}" if ours and theirs else "-"
 
 
-def _fmt(samples: list[float] | None, unit: str) -> str:
+def ratio(ours: list[float], theirs: list[float], unit: str) -> float:
+    """Median over median, > 1 when `ours` is behind (for ops/s, the inverse)."""
+    value = statistics.median(ours) / statistics.median(theirs)
+    return 1 / value if unit == "ops/s" else value
+
+
+def format_samples(samples: list[float] | None, unit: str) -> str:
     if not samples:
         return "-"
     median, low, high = statistics.median(samples), min(samples), max(samples)

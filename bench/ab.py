@@ -1,0 +1,114 @@
+"""nbray at another commit beside the working tree, in alternating fresh processes.
+
+    .venv/bin/python -m bench.ab REV [WORDS...] [--rounds N]
+
+This host's speed drifts by 20% within minutes, which hides a change of a few percent between two
+runs made apart. So this checks REV out into a temporary git worktree and alternates fresh runs
+of the nbray workloads whose names contain WORDS (all of them without WORDS; "cold start" and the
+other lifecycle figures only when asked for by name), on REV and on the working tree, N rounds
+each (default 3), the order flipped every round. Both sides run this tree's bench code; only the
+nbray they import differs. It prints each workload's median over every sample of each side and
+their ratio, the working tree over REV (> 1: the working tree is slower or uses more, or does
+fewer per second).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.run import ROOT, Results, chosen, format_samples, ratio, units
+from bench.workloads import LIFECYCLE_UNITS
+
+BASE, WORKING = "base", "working tree"
+_LIFECYCLE = "import json, bench.workloads as w; print(json.dumps(w.lifecycle('nbray')))"
+
+
+def main(arguments: list[str]) -> None:
+    rounds = 3
+    if "--rounds" in arguments:
+        at = arguments.index("--rounds")
+        rounds = int(arguments[at + 1])
+        del arguments[at : at + 2]
+    if not arguments or arguments[0].startswith("-"):
+        sys.exit(__doc__)
+    revision, selection = arguments[0], arguments[1:]
+    with tempfile.TemporaryDirectory(prefix="nbray-ab-") as scratch:
+        base_tree = Path(scratch) / "tree"
+        _git("worktree", "add", "--detach", "--quiet", str(base_tree), revision)
+        try:
+            sides = {BASE: _side(Path(scratch) / "base", base_tree), WORKING: ROOT}
+            results = compare(sides, selection, rounds)
+        finally:
+            _git("worktree", "remove", "--force", str(base_tree))
+    print(report(results, revision))
+
+
+def compare(sides: dict[str, Path], selection: list[str], rounds: int) -> Results:
+    results: Results = {side: {} for side in sides}
+    order = list(sides)
+    for round_number in range(rounds):
+        for side in order if round_number % 2 == 0 else order[::-1]:
+            print(f"... round {round_number + 1}/{rounds}: {side}", file=sys.stderr, flush=True)
+            for workload, samples in measure(sides[side], selection).items():
+                results[side].setdefault(workload, []).extend(samples)
+    return results
+
+
+def measure(cwd: Path, selection: list[str]) -> dict[str, list[float]]:
+    """One fresh run of the chosen workloads with the nbray found in `cwd`."""
+    measured: dict[str, list[float]] = {}
+    if chosen(selection):
+        measured.update(
+            _json_of([sys.executable, "-m", "bench.run", "--one", "nbray", *selection], cwd)
+        )
+    if selection and any(s in name for s in selection for name in LIFECYCLE_UNITS):
+        measured.update(_json_of([sys.executable, "-c", _LIFECYCLE], cwd))
+    return measured
+
+
+def report(results: Results, revision: str) -> str:
+    rows = [["workload", revision, "working tree", "ratio"]]
+    for workload, unit in units().items():
+        base, working = results[BASE].get(workload), results[WORKING].get(workload)
+        if base and working:
+            change = ratio(working, base, unit)
+            rows.append(
+                [
+                    workload,
+                    format_samples(base, unit),
+                    format_samples(working, unit),
+                    f"{change:.3f}",
+                ]
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def _side(directory: Path, tree: Path) -> Path:
+    """A directory from which `python -m bench...` imports the nbray of `tree` and this tree's
+    bench code (the current directory comes first on sys.path; workers import the nbray their
+    driver imported)."""
+    directory.mkdir()
+    (directory / "nbray").symlink_to(tree / "nbray")
+    (directory / "bench").symlink_to(ROOT / "bench")
+    return directory
+
+
+def _json_of(command: list[str], cwd: Path) -> dict[str, list[float]]:
+    out = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, text=True, check=True).stdout
+    parsed: dict[str, list[float]] = json.loads(out.splitlines()[-1])
+    return parsed
+
+
+def _git(*arguments: str) -> None:
+    subprocess.run(["git", *arguments], cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
