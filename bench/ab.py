@@ -20,7 +20,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import ROOT, Results, chosen, format_samples, ratio, units
+from bench.run import (
+    ROOT,
+    Results,
+    add_samples,
+    alternating,
+    chosen,
+    format_samples,
+    ratio,
+    take_rounds,
+    units,
+)
 from bench.workloads import LIFECYCLE_UNITS
 
 BASE, WORKING = "base", "working tree"
@@ -28,11 +38,7 @@ _LIFECYCLE = "import json, bench.workloads as w; print(json.dumps(w.lifecycle('n
 
 
 def main(arguments: list[str]) -> None:
-    rounds = 3
-    if "--rounds" in arguments:
-        at = arguments.index("--rounds")
-        rounds = int(arguments[at + 1])
-        del arguments[at : at + 2]
+    rounds = take_rounds(arguments) if "--rounds" in arguments else 3
     if not arguments or arguments[0].startswith("-"):
         sys.exit(__doc__)
     revision, selection = arguments[0], arguments[1:]
@@ -49,12 +55,9 @@ def main(arguments: list[str]) -> None:
 
 def compare(sides: dict[str, Path], selection: list[str], rounds: int) -> Results:
     results: Results = {side: {} for side in sides}
-    order = list(sides)
-    for round_number in range(rounds):
-        for side in order if round_number % 2 == 0 else order[::-1]:
-            print(f"... round {round_number + 1}/{rounds}: {side}", file=sys.stderr, flush=True)
-            for workload, samples in measure(sides[side], selection).items():
-                results[side].setdefault(workload, []).extend(samples)
+    for number, side in alternating(list(sides), rounds):
+        print(f"... {side} (round {number + 1} of {rounds})", file=sys.stderr, flush=True)
+        add_samples(results[side], measure(sides[side], selection))
     return results
 
 

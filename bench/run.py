@@ -3,10 +3,14 @@
     bash scripts/bench.sh                       # set up (peers included), run everything
     .venv/bin/python -m bench.run tasks         # only the workloads whose name contains "tasks"
     .venv/bin/python -m bench.run --docs        # ... and rewrite docs/benchmarks.md
+    .venv/bin/python -m bench.run --rounds 3 round  # each system 3 times, turn about
 
 Each workload is repeated; the table gives the median and the min-max, and nbray's ratio to each
 peer (> 1 means nbray takes longer or uses more, or does fewer per second). Peers that are not
-installed are skipped. Results go to bench/results/latest.json.
+installed are skipped. With `--rounds N`, each system runs N times, the order of the systems
+flipped every round, and the samples of all rounds make its figures: on a host whose speed
+drifts, ratios from one round of systems run one after another are weak evidence. Results go
+to bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import platform
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -40,19 +45,41 @@ def chosen(selection: list[str]) -> list[Workload]:
     return [w for w in workloads() if not selection or any(s in w.name for s in selection)]
 
 
-def measure(selection: list[str]) -> tuple[Results, list[str]]:
+def measure(selection: list[str], rounds: int = 1) -> tuple[Results, list[str]]:
     names = [n for n in SYSTEMS if available(n)]
     results: Results = {name: {} for name in names}
-    for name in names if chosen(selection) else ():
-        print(f"... {name}", file=sys.stderr, flush=True)
-        results[name] = measure_in_own_process(name, selection)
+    for number, name in alternating(names if chosen(selection) else [], rounds):
+        print(f"... {name} (round {number + 1} of {rounds})", file=sys.stderr, flush=True)
+        add_samples(results[name], measure_in_own_process(name, selection))
     if not selection or any(s in "cold start idle memory shutdown" for s in selection):
-        for name in names:
+        for _, name in alternating(names, rounds):
             try:
-                results[name].update(lifecycle(name))
+                add_samples(results[name], lifecycle(name))
             except AssertionError as error:  # report the others all the same
                 print(f"!!! {error}", file=sys.stderr)
     return results, [n for n in SYSTEMS if n not in names]
+
+
+def alternating(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """Each name once a round, in an order flipped every other round: a host whose speed drifts
+    during the run (this one does, by 20% within minutes) weighs on all of them alike."""
+    for number in range(rounds):
+        yield from ((number, name) for name in (names if number % 2 == 0 else names[::-1]))
+
+
+def add_samples(into: dict[str, list[float]], measured: dict[str, list[float]]) -> None:
+    for workload, samples in measured.items():
+        into.setdefault(workload, []).extend(samples)
+
+
+def take_rounds(arguments: list[str]) -> int:
+    """The value of `--rounds N` (1 without it), taken out of `arguments`."""
+    if "--rounds" not in arguments:
+        return 1
+    at = arguments.index("--rounds")
+    rounds = int(arguments[at + 1])
+    del arguments[at : at + 2]
+    return rounds
 
 
 def measure_in_own_process(name: str, selection: list[str]) -> dict[str, list[float]]:
@@ -133,8 +160,9 @@ def main(arguments: list[str]) -> None:
     if arguments[:1] == ["--one"]:  # the child of measure_in_own_process: results on stdout
         print(json.dumps(measure_one(arguments[1], arguments[2:])))
         return
+    rounds = take_rounds(arguments)
     selection = [a for a in arguments if not a.startswith("--")]
-    results, skipped = measure(selection)
+    results, skipped = measure(selection, rounds)
     limits = {name: run() for name, run in MACHINE_LIMITS.items()}
     rows = table(results)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
