@@ -4,12 +4,12 @@
 
 This host's speed drifts by 20% within minutes, which hides a change of a few percent between two
 runs made apart. So this checks REV out into a temporary git worktree and alternates fresh runs
-of the nbray workloads whose names contain WORDS (all of them without WORDS; "cold start" and the
-other lifecycle figures only when asked for by name), on REV and on the working tree, N rounds
-each (default 3), the order flipped every round. Both sides run this tree's bench code; only the
-nbray they import differs. It prints each workload's median over every sample of each side and
-their ratio, the working tree over REV (> 1: the working tree is slower or uses more, or does
-fewer per second).
+of the nbray workloads whose names contain WORDS (all of them without WORDS, as bench.run chooses
+them), on REV and on the working tree, N rounds each (default 3), the order flipped every round.
+Both sides run this tree's bench code; only the nbray they import differs. It prints each
+workload's median over every sample of each side and their ratio, the working tree over REV
+(> 1: the working tree is slower or uses more, or does fewer per second). Two runs of the same
+code have differed by 24% in 2 rounds here: trust a ratio only when it holds over more.
 """
 
 from __future__ import annotations
@@ -24,21 +24,22 @@ from bench.run import (
     ROOT,
     Results,
     add_samples,
+    aligned,
     alternating,
     chosen,
     format_samples,
+    lifecycle_chosen,
     ratio,
     take_rounds,
     units,
 )
-from bench.workloads import LIFECYCLE_UNITS
 
 BASE, WORKING = "base", "working tree"
 _LIFECYCLE = "import json, bench.workloads as w; print(json.dumps(w.lifecycle('nbray')))"
 
 
 def main(arguments: list[str]) -> None:
-    rounds = take_rounds(arguments) if "--rounds" in arguments else 3
+    rounds = take_rounds(arguments, default=3)
     if not arguments or arguments[0].startswith("-"):
         sys.exit(__doc__)
     revision, selection = arguments[0], arguments[1:]
@@ -68,7 +69,7 @@ def measure(cwd: Path, selection: list[str]) -> dict[str, list[float]]:
         measured.update(
             _json_of([sys.executable, "-m", "bench.run", "--one", "nbray", *selection], cwd)
         )
-    if selection and any(s in name for s in selection for name in LIFECYCLE_UNITS):
+    if lifecycle_chosen(selection):
         measured.update(_json_of([sys.executable, "-c", _LIFECYCLE], cwd))
     return measured
 
@@ -87,10 +88,7 @@ def report(results: Results, revision: str) -> str:
                     f"{change:.3f}",
                 ]
             )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
-    )
+    return aligned(rows)
 
 
 def _side(directory: Path, tree: Path) -> Path:

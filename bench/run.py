@@ -51,13 +51,17 @@ def measure(selection: list[str], rounds: int = 1) -> tuple[Results, list[str]]:
     for number, name in alternating(names if chosen(selection) else [], rounds):
         print(f"... {name} (round {number + 1} of {rounds})", file=sys.stderr, flush=True)
         add_samples(results[name], measure_in_own_process(name, selection))
-    if not selection or any(s in "cold start idle memory shutdown" for s in selection):
+    if lifecycle_chosen(selection):
         for _, name in alternating(names, rounds):
             try:
                 add_samples(results[name], lifecycle(name))
             except AssertionError as error:  # report the others all the same
                 print(f"!!! {error}", file=sys.stderr)
     return results, [n for n in SYSTEMS if n not in names]
+
+
+def lifecycle_chosen(selection: list[str]) -> bool:
+    return not selection or any(s in "cold start idle memory shutdown" for s in selection)
 
 
 def alternating(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:
@@ -72,10 +76,10 @@ def add_samples(into: dict[str, list[float]], measured: dict[str, list[float]]) 
         into.setdefault(workload, []).extend(samples)
 
 
-def take_rounds(arguments: list[str]) -> int:
-    """The value of `--rounds N` (1 without it), taken out of `arguments`."""
+def take_rounds(arguments: list[str], default: int = 1) -> int:
+    """The value of `--rounds N` (`default` without it), taken out of `arguments`."""
     if "--rounds" not in arguments:
-        return 1
+        return default
     at = arguments.index("--rounds")
     rounds = int(arguments[at + 1])
     del arguments[at : at + 2]
@@ -115,6 +119,15 @@ def table(results: Results) -> list[list[str]]:
         row = [workload, *(format_samples(results[n].get(workload), unit) for n in names)]
         rows.append(row + [_ratio(results, workload, p, unit) for p in peers])
     return rows
+
+
+def aligned(rows: list[list[str]]) -> str:
+    """The rows as text, in columns."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    )
 
 
 def machine() -> dict[str, object]:
@@ -165,9 +178,7 @@ def main(arguments: list[str]) -> None:
     results, skipped = measure(selection, rounds)
     limits = {name: run() for name, run in MACHINE_LIMITS.items()}
     rows = table(results)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(aligned(rows))
     for name, samples in limits.items():
         print(f"{name}: {format_samples(samples, 's')}")
     if skipped:
