@@ -47,6 +47,8 @@ def main(arguments: list[str]) -> None:
         base_tree = Path(scratch) / "tree"
         _git("worktree", "add", "--detach", "--quiet", str(base_tree), revision)
         try:
+            for tree in (base_tree, ROOT):  # with bytecode, as installed (scripts/setup.sh)
+                subprocess.run([sys.executable, "-m", "compileall", "-q", "nbray"], cwd=tree)
             sides = {BASE: _side(Path(scratch) / "base", base_tree), WORKING: ROOT}
             results = compare(sides, selection, rounds)
         finally:

@@ -6,7 +6,6 @@ backend — starting the local runtime on first use, as Ray does — and delegat
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import inspect
@@ -252,6 +251,9 @@ def _warn_if_in_async_code() -> None:
     # loop too (ipykernel), but a cell without `await` is plain code and may block.
     caller = sys._getframe(2).f_code
     if not caller.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        return
+    asyncio = sys.modules.get("asyncio")  # not imported: no event loop can be running
+    if asyncio is None:
         return
     try:
         asyncio.get_running_loop()

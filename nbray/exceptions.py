@@ -164,3 +164,10 @@ __all__ = [
     "WorkerCrashedError",
     "WorkersCannotStartError",
 ]
+
+
+def raisable(error: RayError) -> BaseException:
+    """The exception `get` raises for a stored error: typed like the task's own exception."""
+    if isinstance(error, RayTaskError):
+        return error.with_remote_traceback()
+    return error.with_traceback(None)

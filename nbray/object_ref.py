@@ -8,14 +8,16 @@ garbage collected; trackers only enqueue, so that is safe in `__del__` on any th
 
 from __future__ import annotations
 
-import concurrent.futures
 import enum
-from collections.abc import Generator
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from collections.abc import Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from nbray import _current
 from nbray.core.ids import ObjectId, TaskId, format_id
 from nbray.serialization import record_contained_ref
+
+if TYPE_CHECKING:  # a worker starts without it: only the futures of refs need it
+    import concurrent.futures
 
 R = TypeVar("R")
 
@@ -184,3 +186,13 @@ class ObjectRefGenerator:
 
     def __repr__(self) -> str:
         return f"ObjectRefGenerator({self._end!r}, {self._index} taken)"
+
+
+def split_ready(
+    refs: Sequence[ObjectRef[Any]], ready_ids: Iterable[ObjectId], num_returns: int
+) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
+    """`wait`'s answer: up to `num_returns` ready refs and all the others, both in input order."""
+    ready_set = set(ready_ids)
+    ready = [r for r in refs if r.id in ready_set][:num_returns]
+    chosen = {r.id for r in ready}
+    return ready, [r for r in refs if r.id not in chosen]

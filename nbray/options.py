@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-import psutil
-
 from nbray.core.gpus import check_request
 from nbray.core.resources import Resources
 
@@ -140,6 +138,8 @@ class RuntimeConfig:
             num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         _check_int("num_cpus", num_cpus, minimum=0)
         if object_store_memory is None:  # as Ray: 30% of the machine's memory
+            import psutil  # here, not at the top: workers import this module and need it not
+
             object_store_memory = int(psutil.virtual_memory().total * 0.3)
         _check_int("object_store_memory", object_store_memory, minimum=MIN_STORE_MEMORY)
         config = cls(

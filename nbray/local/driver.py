@@ -10,7 +10,7 @@ import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nbray.core import events as ev
@@ -21,9 +21,8 @@ from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
     ObjectStoreFullError,
-    RayError,
-    RayTaskError,
     TaskCancelledError,
+    raisable,
 )
 from nbray.local.object_store import (
     INLINE_LIMIT,
@@ -37,7 +36,7 @@ from nbray.local.object_store import (
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
 from nbray.local.tasks import ActorTarget, make_task
-from nbray.object_ref import ObjectInfo, ObjectRef, RefState, set_tracker
+from nbray.object_ref import ObjectInfo, ObjectRef, RefState, set_tracker, split_ready
 from nbray.options import RuntimeConfig, TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
@@ -317,16 +316,6 @@ class Driver:
                 )
 
 
-def split_ready(
-    refs: Sequence[ObjectRef[Any]], ready_ids: Iterable[ObjectId], num_returns: int
-) -> tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]:
-    """`wait`'s answer: up to `num_returns` ready refs and all the others, both in input order."""
-    ready_set = set(ready_ids)
-    ready = [r for r in refs if r.id in ready_set][:num_returns]
-    chosen = {r.id for r in ready}
-    return ready, [r for r in refs if r.id not in chosen]
-
-
 def echo_output(event: ev.TaskOutput) -> None:
     stream = sys.stdout if event.stream == "stdout" else sys.stderr
     stream.write(event.text)
@@ -335,10 +324,3 @@ def echo_output(event: ev.TaskOutput) -> None:
 
 def _mb(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB"
-
-
-def raisable(error: RayError) -> BaseException:
-    """The exception `get` raises for a stored error: typed like the task's own exception."""
-    if isinstance(error, RayTaskError):
-        return error.with_remote_traceback()
-    return error.with_traceback(None)

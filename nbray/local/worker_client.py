@@ -19,19 +19,20 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
-from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemError
+from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemError, raisable
 from nbray.local import protocol
-from nbray.local.driver import raisable, split_ready
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
 from nbray.local.output import OutputCapture
 from nbray.local.tasks import ActorHost, ActorTarget, make_task
-from nbray.object_ref import ObjectRef
+from nbray.object_ref import ObjectRef, split_ready
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 class WorkerClient:
@@ -196,6 +197,8 @@ class WorkerClient:
 
     def _request(self, message: Any) -> Any:
         if self._waiting is not None:  # concurrent mode: the reader thread routes the reply
+            from concurrent.futures import Future  # an actor's threads only: not at start
+
             routed: Future[Any] = Future()
             self._waiting[message.request_id] = routed
             self.send(message)

@@ -22,7 +22,6 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import Any
 
@@ -87,6 +86,8 @@ def serve(channel: protocol.Channel, client: WorkerClient) -> None:
 
 
 def _serve_concurrently(client: WorkerClient, functions: FunctionCache, host: ActorHost) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # not at start: most workers never do this
+
     client.receive_concurrently()
     with ThreadPoolExecutor(host.concurrency, thread_name_prefix="nbray-call") as calls:
         while (task := client.next_call()) is not None:
