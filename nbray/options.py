@@ -138,9 +138,7 @@ class RuntimeConfig:
             num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         _check_int("num_cpus", num_cpus, minimum=0)
         if object_store_memory is None:  # as Ray: 30% of the machine's memory
-            import psutil  # here, not at the top: workers import this module and need it not
-
-            object_store_memory = int(psutil.virtual_memory().total * 0.3)
+            object_store_memory = int(_memory_size() * 0.3)
         _check_int("object_store_memory", object_store_memory, minimum=MIN_STORE_MEMORY)
         config = cls(
             num_cpus,
@@ -215,3 +213,13 @@ def unknown_option(name: str, known: set[str] | frozenset[str], where: str) -> s
     close = difflib.get_close_matches(name, sorted(known), n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"Unknown option {name!r} for {where}.{hint} Valid options: {', '.join(sorted(known))}."
+
+
+def _memory_size() -> int:
+    """The machine's memory in bytes: from sysconf where there is one (importing psutil costs a
+    start 30 ms)."""
+    if hasattr(os, "sysconf"):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    import psutil
+
+    return int(psutil.virtual_memory().total)

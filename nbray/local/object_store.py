@@ -293,12 +293,20 @@ class ObjectStore:
 
 def remove_stale_spill_directories(root: str) -> None:
     """Spill directories of runtimes whose process is gone (killed, crashed) are removed."""
-    import psutil
-
     with contextlib.suppress(OSError):
         for name in os.listdir(root):
             if not name.startswith(_SPILL_PREFIX):
                 continue
             pid = name[len(_SPILL_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            if pid.isdigit() and not _process_exists(int(pid)):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal: only whether it could be sent
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

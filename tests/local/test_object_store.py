@@ -20,6 +20,7 @@ import nbray
 from nbray import api
 from nbray.exceptions import ObjectStoreFullError
 from nbray.local.object_store import INLINE_LIMIT, InStore, Spilled
+from nbray.options import RuntimeConfig
 
 MiB = 2**20
 
@@ -195,11 +196,19 @@ def test_stale_spill_directories_are_cleaned_at_start(tmp_path: Path) -> None:
     stale = tmp_path / f"nbray-spill-{os.getuid()}-{dead.stdout.strip()}-abc"
     stale.mkdir()
     (stale / "1.bin").write_bytes(b"x")
+    alive = tmp_path / f"nbray-spill-{os.getuid()}-{os.getppid()}-abc"  # another runtime's
+    alive.mkdir()
     config = f'{{"type": "filesystem", "params": {{"directory_path": "{tmp_path}"}}}}'
     nbray.init(
         num_cpus=1, object_store_memory=16 * MiB, _system_config={"object_spilling_config": config}
     )
     assert not stale.exists()
+    assert alive.exists()
+
+
+def test_the_default_store_takes_30_percent_of_the_machines_memory() -> None:
+    config = RuntimeConfig.resolve(1, None, None, local_mode=False)
+    assert config.object_store_memory == int(psutil.virtual_memory().total * 0.3)
 
 
 def test_shutdown_unmaps_the_store() -> None:
