@@ -100,3 +100,17 @@ def test_importing_nbray_starts_nothing_and_imports_nothing_heavy() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[] 1 0"
+
+
+def test_a_worker_starts_without_the_drivers_modules() -> None:
+    """Every worker pays for what its entry module imports, at every start (cold start)."""
+    probe = (
+        "import sys, nbray.local.worker_main\n"
+        "names = ('nbray.local.driver', 'nbray.core.scheduler', 'nbray.local.event_loop',\n"
+        "         'psutil', 'asyncio', 'concurrent.futures', 'numpy')\n"
+        "print([m for m in names if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-P", "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
