@@ -216,8 +216,8 @@ def unknown_option(name: str, known: set[str] | frozenset[str], where: str) -> s
 
 
 def _memory_size() -> int:
-    """The machine's memory in bytes: from sysconf where there is one (importing psutil costs a
-    start 30 ms)."""
+    """The machine's memory in bytes: from sysconf where there is one (importing psutil would add
+    30 ms to every start)."""
     if hasattr(os, "sysconf"):
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     import psutil

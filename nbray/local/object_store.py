@@ -307,6 +307,6 @@ def _process_exists(pid: int) -> bool:
         os.kill(pid, 0)  # no signal: only whether it could be sent
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's
-        return True
+    except PermissionError:  # another user's: it exists all the same
+        pass
     return True
