@@ -14,7 +14,6 @@ code have differed by 24% in 2 rounds here: trust a ratio only when it holds ove
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,9 @@ from bench.run import (
     chosen,
     format_samples,
     lifecycle_chosen,
+    measure_in_own_process,
     ratio,
+    results_of,
     take_rounds,
     units,
 )
@@ -68,11 +69,9 @@ def measure(cwd: Path, selection: list[str]) -> dict[str, list[float]]:
     """One fresh run of the chosen workloads with the nbray found in `cwd`."""
     measured: dict[str, list[float]] = {}
     if chosen(selection):
-        measured.update(
-            _json_of([sys.executable, "-m", "bench.run", "--one", "nbray", *selection], cwd)
-        )
+        measured.update(measure_in_own_process("nbray", selection, cwd))
     if lifecycle_chosen(selection):
-        measured.update(_json_of([sys.executable, "-c", _LIFECYCLE], cwd))
+        measured.update(results_of([sys.executable, "-c", _LIFECYCLE], cwd))
     return measured
 
 
@@ -101,12 +100,6 @@ def _side(directory: Path, tree: Path) -> Path:
     (directory / "nbray").symlink_to(tree / "nbray")
     (directory / "bench").symlink_to(ROOT / "bench")
     return directory
-
-
-def _json_of(command: list[str], cwd: Path) -> dict[str, list[float]]:
-    out = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, text=True, check=True).stdout
-    parsed: dict[str, list[float]] = json.loads(out.splitlines()[-1])
-    return parsed
 
 
 def _git(*arguments: str) -> None:

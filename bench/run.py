@@ -86,11 +86,17 @@ def take_rounds(arguments: list[str], default: int = 1) -> int:
     return rounds
 
 
-def measure_in_own_process(name: str, selection: list[str]) -> dict[str, list[float]]:
+def measure_in_own_process(
+    name: str, selection: list[str], cwd: Path = ROOT
+) -> dict[str, list[float]]:
     """Each system runs in a fresh interpreter: none runs beside another's imports (a heap
     full of another library's objects makes every full garbage collection slower)."""
-    command = [sys.executable, "-m", "bench.run", "--one", name, *selection]
-    out = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
+    return results_of([sys.executable, "-m", "bench.run", "--one", name, *selection], cwd)
+
+
+def results_of(command: list[str], cwd: Path) -> dict[str, list[float]]:
+    """What a child measured: the JSON on the last line it printed."""
+    out = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, text=True, check=True).stdout
     measured: dict[str, list[float]] = json.loads(out.splitlines()[-1])
     return measured
 
