@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import linecache
+import marshal
 import os
 import pickle
 import threading
+import types
 from collections import ChainMap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,18 +94,29 @@ def _rebuild_custom(deserializer: Callable[[Any], Any], data: Any) -> Any:
     return deserializer(data)
 
 
-class _CustomPickler(cloudpickle.CloudPickler):  # type: ignore[misc]
-    # The C pickler reads its dispatch table when it is made: a class attribute, seeing the
-    # registry live through the ChainMap.
-    dispatch_table = ChainMap(_custom_reducers, cloudpickle.CloudPickler.dispatch_table)
+def _reduce_code(code: types.CodeType) -> tuple[Any, ...]:
+    """A code object as CPython's own marshal format, which keeps every field: its file name
+    most of all (cloudpickle >= 3.1.3 replaces it by "<dynamic-code>", and with it a traceback's
+    `Cell In[N], line L`), its nested code objects' too. The driver and its workers run the same
+    interpreter, so marshal's per-version format is no constraint."""
+    files: set[str] | None = getattr(_collector, "files", None)
+    if files is not None:
+        files.add(code.co_filename)
+    return marshal.loads, (marshal.dumps(code),)
 
 
-def _dumps(value: Any, buffer_callback: Callable[[pickle.PickleBuffer], None]) -> bytes:
-    if not _custom_reducers:
-        data: bytes = cloudpickle.dumps(value, protocol=5, buffer_callback=buffer_callback)
-        return data
+class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+    # Pickle's own dispatch table (a class attribute: the C pickler reads it when it is made),
+    # consulted before cloudpickle's: registered serializers first (live, through the
+    # ChainMap), then code objects as nbray keeps them.
+    dispatch_table = ChainMap(
+        _custom_reducers, {types.CodeType: _reduce_code}, cloudpickle.CloudPickler.dispatch_table
+    )
+
+
+def _dumps(value: Any, buffer_callback: Callable[[pickle.PickleBuffer], None] | None) -> bytes:
     file = io.BytesIO()
-    _CustomPickler(file, protocol=5, buffer_callback=buffer_callback).dump(value)
+    _Pickler(file, protocol=5, buffer_callback=buffer_callback).dump(value)
     return file.getvalue()
 
 
@@ -196,18 +209,27 @@ def _pickles(value: Any) -> bool:
     return True
 
 
-def notebook_source(function: Any) -> tuple[str, list[str]] | None:
-    """The lines of the notebook cell (or other in-memory code) a function or class was defined
-    in, so tracebacks in workers show its code too; None for code in files."""
-    code = getattr(function, "__code__", None)
-    if code is None and isinstance(function, type):
-        methods = [m for m in vars(function).values() if hasattr(m, "__code__")]
-        code = methods[0].__code__ if methods else None
-    filename = getattr(code, "co_filename", "")
-    if not filename or os.path.exists(filename):
-        return None
-    lines = linecache.getlines(filename)
-    return (filename, lines) if lines else None
+@contextmanager
+def _collecting_files() -> Iterator[set[str]]:
+    """The file names of the code objects pickled meanwhile."""
+    found: set[str] = set()
+    _collector.files = found
+    try:
+        yield found
+    finally:
+        _collector.files = None
+
+
+def in_memory_sources(filenames: set[str]) -> dict[str, list[str]]:
+    """The lines of the files among `filenames` that exist only in memory (notebook cells,
+    `%%remote` bodies), so that tracebacks in workers show their code too."""
+    sources = {}
+    for filename in filenames:
+        if filename and not os.path.exists(filename):
+            lines = linecache.getlines(filename)
+            if lines:
+                sources[filename] = lines
+    return sources
 
 
 def remember_source(filename: str, lines: list[str]) -> None:
@@ -218,10 +240,10 @@ def remember_source(filename: str, lines: list[str]) -> None:
 
 def load_function(data: bytes) -> Any:
     """A function exported by `FunctionBlob.export`, its in-memory source known to linecache."""
-    function, source = cloudpickle.loads(data)
-    if source is not None:
-        remember_source(*source)
-    return function
+    pickled, sources = pickle.loads(data)
+    for filename, lines in sources.items():
+        remember_source(filename, lines)
+    return pickle.loads(pickled)
 
 
 class FunctionBlob(NamedTuple):
@@ -236,8 +258,10 @@ class FunctionBlob(NamedTuple):
     @classmethod
     def export(cls, function: Callable[..., Any], name: str) -> FunctionBlob:
         try:
-            with _collecting_refs() as captured:
-                data = cloudpickle.dumps((function, notebook_source(function)), protocol=5)
+            with _collecting_refs() as captured, _collecting_files() as files:
+                pickled = _dumps(function, None)
+            # The sources go beside the function, for the worker to know them before it loads it.
+            data = pickle.dumps((pickled, in_memory_sources(files)), protocol=5)
         except Exception as error:
             raise SerializationError(
                 f"Could not serialize the function {name}: {type(error).__name__}: {error}. "
