@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from nbray.arguments import ArgumentCheck
 from nbray.core.task import TaskKind
 from nbray.local.tasks import ActorTarget
 from nbray.object_ref import ObjectRef
@@ -54,11 +55,16 @@ def default_concurrency(cls: type) -> int:
 class ActorClass:
     """What `@nbray.remote` makes of a class: `.remote(...)` starts an actor."""
 
-    def __init__(self, cls: type, options: ActorOptions, blob: FunctionBlob | None = None) -> None:
+    def __init__(self, cls: type, options: ActorOptions, shared: ActorClass | None = None) -> None:
         self._cls = cls
         self._options = options
-        self._blob = blob
+        self._blob: FunctionBlob | None = shared._blob if shared else None
         self._concurrency = options.max_concurrency or default_concurrency(cls)  # once, here
+        # Once per class, shared by its .options() copies:
+        self._check: ArgumentCheck | None = (
+            shared._check if shared else ArgumentCheck.of(cls, cls.__name__)
+        )
+        self._methods: dict[str, dict[str, Any]] = shared._methods if shared else _method_table(cls)
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -66,6 +72,8 @@ class ActorClass:
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
         from nbray.api import current_backend
 
+        if self._check is not None:
+            self._check(args, kwargs)
         backend = current_backend()
         if self._blob is None:
             self._blob = FunctionBlob.export(self._cls, self._cls.__name__)
@@ -76,13 +84,13 @@ class ActorClass:
         )
         task_options = self._options.as_task_options()
         (creation,) = backend.submit(self._blob, args, kwargs, task_options, target)
-        handle = ActorHandle(creation, self._cls.__name__, _method_table(self._cls))
+        handle = ActorHandle(creation, self._cls.__name__, self._methods)
         if self._options.name:
             backend.claim_actor_name(self._options.name, handle._state())
         return handle
 
     def options(self, **options: Any) -> ActorClass:
-        return ActorClass(self._cls, self._options.updated(**options), self._blob)
+        return ActorClass(self._cls, self._options.updated(**options), self)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
@@ -139,6 +147,9 @@ class ActorMethod:
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         from nbray.api import current_backend
 
+        check = self._options.get("check")
+        if check is not None:
+            check(args, kwargs)
         handle = self._handle
         qualified = f"{handle._class_name}.{self._name}"
         options = TaskOptions(
@@ -174,10 +185,13 @@ class ActorMethod:
 
 
 def _method_table(cls: type) -> dict[str, dict[str, Any]]:
-    """The class's public methods and their options (from `@nbray.method`)."""
+    """The class's public methods: their options (from `@nbray.method`) and the check of their
+    arguments (made once per class; it travels with the handle)."""
     table = {}
     for name, member in inspect.getmembers(cls, callable):
         if name.startswith("__") and name != "__call__":
             continue
-        table[name] = dict(getattr(member, _METHOD_OPTIONS, {}))
+        is_plain = inspect.isfunction(inspect.getattr_static(cls, name))  # so it takes self
+        check = ArgumentCheck.of(member, f"{cls.__name__}.{name}", drop_first=is_plain)
+        table[name] = {**getattr(member, _METHOD_OPTIONS, {}), "check": check}
     return table

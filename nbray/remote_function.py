@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from nbray.arguments import ArgumentCheck
 from nbray.object_ref import ObjectRefGenerator
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob
@@ -28,7 +29,10 @@ class RemoteFunction:
         """Run the function as a task; its ObjectRef (a list of them if num_returns > 1)."""
         from nbray.api import current_backend
 
-        refs = current_backend().submit(self._export.blob(), args, kwargs, self._options)
+        export = self._export
+        if export.check is not None:
+            export.check(args, kwargs)
+        refs = current_backend().submit(export.blob(), args, kwargs, self._options)
         num_returns = self._options.num_returns
         if self._options.streaming:
             return ObjectRefGenerator(refs[0])
@@ -64,6 +68,7 @@ class _Export:
 
     def __init__(self, function: Callable[..., Any]) -> None:
         self._function = function
+        self.check = ArgumentCheck.of(function, getattr(function, "__name__", "f"))
         self._blob: FunctionBlob | None = None
         self._lock = threading.Lock()
 

@@ -19,6 +19,7 @@ LAYERS = [
         "nbray.object_ref",
         "nbray.options",
         "nbray._current",
+        "nbray.arguments",
     ],
     ["nbray.local"],
     ["nbray.backends"],
