@@ -80,6 +80,7 @@ class InlineBackend(Driver):
         self._runtime = Runtime(config, self._pool, self.table, self.store)
         self._running: list[WorkerId] = []  # the virtual workers whose tasks are on the stack
         self._hosts_running: list[ActorHost] = []
+        self._dropped_in_tasks: list[ObjectId] = []
         self._send(ev.RuntimeStarted(time.time()))
 
     @property
@@ -145,6 +146,16 @@ class InlineBackend(Driver):
             contained = tuple(v.contained_ids for v in outcome.values)
             event = ev.TaskReturned(spec.task_id, worker_id, outcome.values, sizes, contained, now)
         self._runtime.handle(event)
+        while self._dropped_in_tasks:
+            super().release(self._dropped_in_tasks.pop())
+
+    def release(self, object_id: ObjectId) -> None:
+        """A ref dropped while a task runs is released after the task's outcome, as a worker
+        does (`WorkerClient.send`): the outcome may hold it (`return nbray.put(x)`)."""
+        if self._running:
+            self._dropped_in_tasks.append(object_id)
+        else:
+            super().release(object_id)
 
     def gpu_ids(self) -> list[int]:
         return list(self._hosts_running[-1].gpu_ids) if self._hosts_running else []

@@ -71,17 +71,25 @@ class WorkerClient:
         self._changes.append((object_id, -1))
 
     def send(self, message: Any) -> None:
-        """Send `message` to the driver, after any change of what this worker holds."""
+        """Send `message` to the driver, with the changes of what this worker holds: the holds
+        taken before it, the holds dropped after it. The message may hand a dropped hold on
+        (a task returning a ref it made: `return nbray.put(x)`); the driver must see the value
+        that holds the ref before the worker's ref goes, or it frees the object in between."""
         with self._send_lock:
             changes, self._changes = self._changes, []
-            if changes:
-                net: Counter[ObjectId] = Counter()
-                for oid, delta in changes:
-                    net[oid] += delta
-                deltas = tuple((oid, d) for oid, d in net.items() if d)
-                if deltas:
-                    self._channel.send(protocol.HoldsChanged(deltas))
+            if not changes:
+                self._channel.send(message)
+                return
+            net: Counter[ObjectId] = Counter()
+            for oid, delta in changes:
+                net[oid] += delta
+            taken = tuple((oid, d) for oid, d in net.items() if d > 0)
+            dropped = tuple((oid, d) for oid, d in net.items() if d < 0)
+            if taken:
+                self._channel.send(protocol.HoldsChanged(taken))
             self._channel.send(message)
+            if dropped:
+                self._channel.send(protocol.HoldsChanged(dropped))
 
     # ---- concurrent mode (actors with max_concurrency > 1) -------------------------------
 
