@@ -39,6 +39,7 @@ _LAZY = {
     "RuntimeInfo": "nbray.api",
     "ObjectRef": "nbray.object_ref",
     "ObjectRefGenerator": "nbray.object_ref",
+    "DynamicObjectRefGenerator": "nbray.object_ref",
     "RemoteFunction": "nbray.remote_function",
     "progress": "nbray.jupyter.progress",
 }
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
         wait,
     )
     from nbray.jupyter.progress import progress
-    from nbray.object_ref import ObjectRef, ObjectRefGenerator
+    from nbray.object_ref import DynamicObjectRefGenerator, ObjectRef, ObjectRefGenerator
     from nbray.remote_function import RemoteFunction
 
 
@@ -100,6 +101,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ActorClass",
     "ActorHandle",
+    "DynamicObjectRefGenerator",
     "ObjectRef",
     "ObjectRefGenerator",
     "RemoteFunction",

@@ -363,6 +363,8 @@ def _make_remote(target: Any, options: dict[str, Any]) -> RemoteFunction | Actor
         return ActorClass(target, ActorOptions().updated(**options))
     if not callable(target):
         raise TypeError(f"@nbray.remote applies to functions, got {type(target).__name__}.")
+    if inspect.isgeneratorfunction(target) and "num_returns" not in options:
+        options = {**options, "num_returns": "streaming"}  # Ray's default for generators
     return RemoteFunction(target, TaskOptions().updated(**options))
 
 

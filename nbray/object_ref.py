@@ -9,7 +9,7 @@ garbage collected; trackers only enqueue, so that is safe in `__del__` on any th
 from __future__ import annotations
 
 import enum
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from nbray import _current
@@ -196,3 +196,20 @@ def split_ready(
     ready = [r for r in refs if r.id in ready_set][:num_returns]
     chosen = {r.id for r in ready}
     return ready, [r for r in refs if r.id not in chosen]
+
+
+class DynamicObjectRefGenerator:
+    """The value of a task with `num_returns="dynamic"` (Ray's older generator API): the refs
+    to what the task yielded, each stored as soon as it was yielded. Iterate it for them."""
+
+    def __init__(self, refs: list[ObjectRef[Any]]) -> None:
+        self._refs = refs
+
+    def __iter__(self) -> Iterator[ObjectRef[Any]]:
+        return iter(self._refs)
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def __repr__(self) -> str:
+        return f"DynamicObjectRefGenerator({self._refs!r})"

@@ -14,6 +14,8 @@ from nbray.core.gpus import check_request
 from nbray.core.resources import Resources
 
 STREAMING = "streaming"
+DYNAMIC = "dynamic"  # the older API: one ref to a DynamicObjectRefGenerator of refs
+MAX_RETURNS = 10_000  # more refs than any task returns: a guard against typos like 2**63
 
 # Ray options that make no sense on one machine and can be ignored without changing results.
 _IGNORED_TASK_OPTIONS = frozenset({"scheduling_strategy", "memory", "label_selector", "_metadata"})
@@ -22,7 +24,7 @@ _NOT_YET_TASK_OPTIONS = frozenset({"runtime_env", "accelerator_type", "object_st
 
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
-    num_returns: int | str = 1  # or "streaming": a generator whose items come as yielded
+    num_returns: int | str = 1  # or "streaming" (items come as yielded) or "dynamic"
     num_cpus: float = 1
     num_gpus: float = 0
     resources: Mapping[str, float] = field(default_factory=dict)
@@ -50,9 +52,19 @@ class TaskOptions:
     def streaming(self) -> bool:
         return self.num_returns == STREAMING
 
+    @property
+    def dynamic(self) -> bool:
+        return self.num_returns == DYNAMIC
+
     def check(self) -> None:
-        if not self.streaming:
+        if not (self.streaming or self.dynamic):
             _check_int("num_returns", self.num_returns, minimum=0)
+            if self.num_returns > MAX_RETURNS:  # type: ignore[operator]
+                raise ValueError(
+                    f"num_returns={self.num_returns} is more than nbray allows "
+                    f"({MAX_RETURNS}). For many results, return one list, or yield them from "
+                    'a generator with num_returns="streaming".'
+                )
         _check_int("max_retries", self.max_retries, minimum=-1)
         _check_int("max_calls", self.max_calls, minimum=0)
         retry = self.retry_exceptions

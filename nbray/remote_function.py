@@ -36,7 +36,7 @@ class RemoteFunction:
         num_returns = self._options.num_returns
         if self._options.streaming:
             return ObjectRefGenerator(refs[0])
-        if num_returns == 1:
+        if num_returns == 1 or self._options.dynamic:
             return refs[0]
         return None if num_returns == 0 else refs
 

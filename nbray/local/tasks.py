@@ -16,10 +16,11 @@ from typing import Any, NamedTuple
 
 import cloudpickle
 
+from nbray import _current
 from nbray.core.ids import IdAllocator, ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec
 from nbray.exceptions import RayTaskError, SerializationError
-from nbray.object_ref import ObjectRef
+from nbray.object_ref import DynamicObjectRefGenerator, ObjectRef
 from nbray.options import TaskOptions
 from nbray.serialization import (
     FunctionBlob,
@@ -33,6 +34,7 @@ _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.se
 
 
 STREAMED_RETURNS = -1
+DYNAMIC_RETURNS = -2  # num_returns="dynamic": the items put, one ref to their refs
 
 
 class TaskBody(NamedTuple):
@@ -89,12 +91,12 @@ def make_task(
     actor = actor or _PLAIN_TASK
     if actor.handle is not None:
         contained = (*contained, actor.handle)
-    streaming = options.streaming
-    num_returns = 1 if streaming else int(options.num_returns)  # a stream: its end
+    streaming, dynamic = options.streaming, options.dynamic
+    num_returns = 1 if streaming or dynamic else int(options.num_returns)  # a stream: its end
     body = TaskBody(
         function,
         arguments,
-        STREAMED_RETURNS if streaming else num_returns,
+        STREAMED_RETURNS if streaming else DYNAMIC_RETURNS if dynamic else num_returns,
         _retry_on(options),
         actor.method,
         actor.kind is TaskKind.ACTOR_CREATION,
@@ -230,6 +232,8 @@ def run_task(
             for item in result:  # each item leaves as soon as it is made
                 emit(item)
             result = None  # the stream's end
+        elif body.num_returns == DYNAMIC_RETURNS:
+            result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
         results = _split_returns(result, max(body.num_returns, 1), name)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
     except BaseException as error:  # everything a task raises is its result
@@ -261,9 +265,15 @@ def _resolve(argument: Any, resolved: Mapping[ObjectId, Any]) -> Any:
 
 def _split_returns(result: Any, num_returns: int, name: str) -> tuple[Any, ...]:
     if num_returns == 1:
+        if inspect.isgenerator(result):  # a generator function asked for one value: as Ray
+            (result,) = _exactly(result, 1, name)
         return (result,)
     if num_returns == 0:
         return ()
+    return _exactly(result, num_returns, name)
+
+
+def _exactly(result: Any, num_returns: int, name: str) -> tuple[Any, ...]:
     values = tuple(result)
     if len(values) != num_returns:
         raise ValueError(

@@ -1,0 +1,65 @@
+"""Generator functions as Ray runs them: streaming by default, one value for `num_returns=1` and the
+older `"dynamic"` API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import nbray
+
+
+@nbray.remote
+def squares(n: int) -> Any:
+    for i in range(n):
+        yield i * i
+
+
+@nbray.remote(num_returns=1)
+def single() -> Any:
+    yield "the only value"
+
+
+@nbray.remote(num_returns="dynamic")
+def dynamic(n: int) -> Any:
+    for i in range(n):
+        yield f"item {i}"
+
+
+def test_a_generator_function_streams_by_default(ray: Any) -> None:
+    stream = squares.remote(4)
+    assert isinstance(stream, nbray.ObjectRefGenerator)
+    assert ray.get(next(stream)) == 0
+    assert [ray.get(ref) for ref in stream] == [1, 4, 9]
+
+    async def consume() -> list[int]:
+        return [await ref async for ref in squares.remote(3)]
+
+    assert asyncio.run(consume()) == [0, 1, 4]
+
+
+def test_num_returns_chosen_for_a_generator_function_still_applies(ray: Any) -> None:
+    a, b = squares.options(num_returns=2).remote(2)
+    assert ray.get([a, b]) == [0, 1]
+    ref = single.remote()
+    assert isinstance(ref, nbray.ObjectRef)
+    assert ray.get(ref) == "the only value"
+    with pytest.raises(ValueError, match="num_returns=1 but returned 2"):
+        ray.get(squares.options(num_returns=1).remote(2))
+
+
+def test_dynamic_num_returns_gives_one_ref_to_a_generator_of_refs(ray: Any) -> None:
+    ref = dynamic.remote(3)
+    assert isinstance(ref, nbray.ObjectRef)
+    generator = ray.get(ref)
+    assert isinstance(generator, nbray.DynamicObjectRefGenerator)
+    assert len(generator) == 3
+    assert [ray.get(item) for item in generator] == ["item 0", "item 1", "item 2"]
+    assert ray.get(list(ray.get(dynamic.remote(0)))) == []
+
+
+def test_num_returns_is_bounded() -> None:
+    with pytest.raises(ValueError, match="more than nbray allows"):
+        squares.options(num_returns=2**63)
