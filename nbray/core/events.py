@@ -190,6 +190,13 @@ class WorkerUnblocked:
     time: float
 
 
+@dataclass(slots=True)
+class TimeReached:
+    """The time a `WakeAt` asked for has come (the shell's clock)."""
+
+    time: float
+
+
 Event = (
     RuntimeStarted
     | TaskSubmitted
@@ -211,4 +218,5 @@ Event = (
     | WorkerDied
     | WorkerBlocked
     | WorkerUnblocked
+    | TimeReached
 )

@@ -82,6 +82,14 @@ class FreeObjects:
 
 
 @dataclass(slots=True)
+class WakeAt:
+    """Send `TimeReached` at `time` (event time) if no event comes before: a decision is due
+    then. A later `WakeAt` replaces an earlier one."""
+
+    time: float
+
+
+@dataclass(slots=True)
 class Publish:
     """Tell subscribers of the runtime's event stream that `events` happened, in order."""
 
@@ -98,5 +106,6 @@ Instruction = (
     | AppendToStream
     | StoreError
     | FreeObjects
+    | WakeAt
     | Publish
 )

@@ -29,7 +29,9 @@ Pipelining: when no worker is idle, a ready task may be QUEUED on a busy worker 
 short (its function's last run took under `config.pipeline_below` seconds) and has the same
 resource shape: it is sent at once and inherits the worker and its resources when the running
 task ends, so the worker never idles between short tasks and the shell handles several results
-per wakeup. The wait this adds is bounded by one short task. Only plain tasks without GPUs or
+per wakeup. The guess may be wrong: once the task ahead has run `pipeline_below` (a `WakeAt`
+deadline, so that no event is needed), the first idle worker takes the queued task back (its
+worker is told to skip it), so the wait this adds is bounded. Only plain tasks without GPUs or
 max_calls are queued or queued behind. A queued task has not started: a worker whose task
 blocks in get/wait bounces it (`TaskBounced`: it may be what the task waits for), a worker that
 dies or is stopped gives it back, and a cancelled one is skipped (`InterruptTask` names it);
@@ -63,6 +65,7 @@ from nbray.core.instructions import (
     StopWorker,
     StoreError,
     StoreValues,
+    WakeAt,
 )
 from nbray.core.references import ObjectState, References
 from nbray.core.resources import Resources
@@ -171,6 +174,8 @@ class SchedulerState:
         self._workers: dict[WorkerId, _Worker] = {}
         self._ready: dict[Resources, deque[TaskId]] = {}
         self._idle: list[WorkerId] = []
+        self._num_queued = 0  # tasks queued behind another on a busy worker
+        self._wake_at: float | None = None  # the time of the last WakeAt still to come
         self._available = config.total
         self._short: dict[bytes, bool] = {}  # by function: did its last run take < pipeline_below
         self._gpus = GpuDevices(config.total.get("GPU", 0))
@@ -327,6 +332,9 @@ class SchedulerState:
         else:
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
 
+    def _on_time_reached(self, event: ev.TimeReached) -> None:
+        pass  # what is due now, `_schedule` decides after every step
+
     def _on_cancel_requested(self, event: ev.CancelRequested) -> None:
         task = self._tasks.get(event.task_id)
         if task is None or task.state.is_terminal:
@@ -471,11 +479,13 @@ class SchedulerState:
         worker_id = task.worker
         assert worker_id is not None
         self._workers[worker_id].queued = task.spec.task_id
+        self._num_queued += 1
         self._emit(Dispatch(task.spec, worker_id, body=task.body))
 
     def _transition_queued_running(self, task: _Task, time: float) -> None:
         worker = self._workers[task.worker]  # type: ignore[index]
         worker.task, worker.queued = task.spec.task_id, None
+        self._num_queued -= 1
         if worker.state is not WorkerState.BUSY:  # its task ended blocked: nothing handed over
             worker.state, worker.holds = WorkerState.BUSY, task.spec.resources
             self._available -= worker.holds
@@ -622,6 +632,7 @@ class SchedulerState:
         worker = self._workers.get(worker_id) if worker_id is not None else None
         if worker is not None and worker.queued == task.spec.task_id:
             worker.queued = None
+            self._num_queued -= 1
         elif worker is not None and worker.task == task.spec.task_id:
             worker.task = None
             # A busy worker keeps what it holds for its queued task (of the same shape).
@@ -643,6 +654,9 @@ class SchedulerState:
         """The task queued on a worker that stops will not run there: ready again."""
         if worker.queued is not None:
             self._transition(self._tasks[worker.queued], TaskState.READY, cause, time)
+        if worker.queued is not None:  # a dead worker, already out of the table
+            worker.queued = None
+            self._num_queued -= 1
 
     def _count_call(self, worker_id: WorkerId, spec: TaskSpec, time: float) -> None:
         """max_calls: a worker that ran enough tasks of a function is replaced (a fresh process
@@ -805,6 +819,8 @@ class SchedulerState:
     # ---- scheduling ----------------------------------------------------------------------
 
     def _schedule(self, time: float) -> None:
+        if self._idle and self._num_queued:
+            self._take_back_queued(time)
         if not self._ready and not self._actors_to_pump:
             return  # nothing waits to run
         pumped, self._actors_to_pump = self._actors_to_pump, set()
@@ -841,6 +857,28 @@ class SchedulerState:
             self._dequeue(head)
             head.worker = worker_id
             self._transition(head, TaskState.QUEUED, "queued behind a short task", time)
+
+    def _take_back_queued(self, time: float) -> None:
+        """A worker is idle while a task waits queued behind one that has run longer than
+        `pipeline_below`: the guess that it was short was wrong, and the queued task could
+        wait for it forever. Take the queued task back (its worker will skip it) for the idle
+        worker to run. (Should it have begun meanwhile, its first worker interrupts it at once
+        and its report is ignored.)"""
+        due: float | None = None  # when the next of the tasks still as short as guessed is not
+        for worker_id, worker in self._workers.items():
+            if worker.state is not WorkerState.BUSY or worker.queued is None:
+                continue
+            deadline = self._tasks[worker.task].started + self.config.pipeline_below  # type: ignore[index]
+            if time < deadline:
+                due = deadline if due is None else min(due, deadline)
+                continue
+            queued = self._tasks[worker.queued]
+            self._emit(InterruptTask(worker_id, queued.spec.task_id))
+            self._transition(queued, TaskState.READY, "taken back for an idle worker", time)
+        already_due = self._wake_at is not None and time < self._wake_at <= (due or 0.0)
+        if due is not None and not already_due:
+            self._wake_at = due
+            self._emit(WakeAt(due))  # an idle worker must not wait for an event that never comes
 
     def _dequeue(self, task: _Task) -> None:
         queue = self._ready[task.spec.resources]
@@ -900,6 +938,8 @@ class SchedulerState:
                 assert queued_task.state is TaskState.QUEUED and queued_task.worker == wid
                 assert queued_task.spec.resources == task.spec.resources, "queued: other shape"
         assert len(self._idle) == len(set(self._idle)), "a worker is idle twice"
+        num_queued = sum(w.queued is not None for w in self._workers.values())
+        assert num_queued == self._num_queued, f"{self._num_queued} queued, {num_queued} found"
         assert held + self._available == self.config.total, f"{held} + {self._available} leaks"
         queued = [tid for queue in self._ready.values() for tid in queue]
         task_holds: dict[ObjectId, int] = {}
@@ -959,6 +999,7 @@ _TRANSITIONS: dict[tuple[TaskState, TaskState], _Method] = {
 
 _HANDLERS: dict[type, Callable[[SchedulerState, ev.Event], None]] = {
     ev.RuntimeStarted: SchedulerState._on_runtime_started,  # type: ignore[dict-item]
+    ev.TimeReached: SchedulerState._on_time_reached,  # type: ignore[dict-item]
     ev.TaskSubmitted: SchedulerState._on_task_submitted,  # type: ignore[dict-item]
     ev.ObjectCreated: SchedulerState._on_object_created,  # type: ignore[dict-item]
     ev.TaskReturned: SchedulerState._on_task_returned,  # type: ignore[dict-item]

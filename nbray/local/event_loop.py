@@ -19,7 +19,8 @@ Theory of operation
 
 There is exactly one blocking call, an epoll wait over the wakeup eventfd, every worker channel
 and every worker's pidfd (registered again only when the pool's set of them changes), with the
-nearest deadline of a worker's `get`/`wait` as its timeout. A worker dying is just another event.
+nearest deadline (a worker's `get`/`wait`, the scheduler's `WakeAt`) as its timeout. A worker
+dying is just another event.
 A post writes to the eventfd only while the loop sleeps there, once per nap: an awake loop looks
 at the inbox before it sleeps again, so a busy loop takes many posts per step at no extra cost.
 User threads never touch the scheduler; they read values from the thread-safe ObjectTable directly,
@@ -170,6 +171,10 @@ class EventLoop:
                 calls.append(item)
             else:
                 events.append(item)
+        wake_at = self._runtime.wake_at
+        if wake_at is not None and time.time() >= wake_at:
+            self._runtime.wake_at = None
+            events.append(ev.TimeReached(time.time()))
         if events:
             self._runtime.handle(*events)
         self._answer_requests()
@@ -204,10 +209,16 @@ class EventLoop:
         self._registered_generation = self._pool.generation
 
     def _timeout(self) -> float | None:
+        """Until the nearest deadline: of a worker's get/wait, or of the scheduler's WakeAt."""
+        wake_at = self._runtime.wake_at
+        timeout = None if wake_at is None else max(0.0, wake_at - time.time())
         if not self._requests:
-            return None
+            return timeout
         deadlines = [r.deadline for r in self._requests if r.deadline is not None]
-        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        if deadlines:
+            request_timeout = max(0.0, min(deadlines) - time.monotonic())
+            timeout = request_timeout if timeout is None else min(timeout, request_timeout)
+        return timeout
 
     # ---- messages from workers become events ---------------------------------------------
 

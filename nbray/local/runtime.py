@@ -92,6 +92,7 @@ class Runtime:
         self.report = report or _print_to_stderr
         self._subscribers: tuple[tuple[Subscriber, type[ev.Event] | None], ...] = ()
         self._subscribers_lock = threading.Lock()
+        self.wake_at: float | None = None  # (time.time()) when the scheduler wants TimeReached
 
     def handle(self, *events: ev.Event) -> None:
         for instruction in self.scheduler.handle(*events):
@@ -134,6 +135,9 @@ class Runtime:
 
     def _stop(self, instruction: ins.StopWorker) -> None:
         self.pool.stop(instruction.worker_id)
+
+    def _wake_at(self, instruction: ins.WakeAt) -> None:
+        self.wake_at = instruction.time
 
     def _interrupt(self, instruction: ins.InterruptTask) -> None:
         self.pool.interrupt(instruction.worker_id, instruction.task_id)
@@ -260,5 +264,6 @@ _CARRY_OUT: dict[type, Callable[[Runtime, ins.Instruction], None]] = {
     ins.AppendToStream: Runtime._append_to_stream,  # type: ignore[dict-item]
     ins.StoreError: Runtime._store_error,  # type: ignore[dict-item]
     ins.FreeObjects: Runtime._free,  # type: ignore[dict-item]
+    ins.WakeAt: Runtime._wake_at,  # type: ignore[dict-item]
     ins.Publish: Runtime._publish,  # type: ignore[dict-item]
 }

@@ -196,12 +196,23 @@ class ActorHost:
 
 
 class FunctionCache:
+    """A worker's functions by id. The driver sends a function's bytes to a worker once, with
+    the first task that uses it there; a task that does not run (skipped when cancelled or taken
+    back, bounced) leaves them here for the next."""
+
     def __init__(self) -> None:
         self._functions: dict[bytes, Callable[..., Any]] = {}
+        self._unloaded: dict[bytes, bytes] = {}  # brought by tasks that did not run
+
+    def keep(self, body: TaskBody) -> None:
+        function = body.function
+        if function.data and function.function_id not in self._functions:
+            self._unloaded[function.function_id] = function.data
 
     def load(self, function_id: bytes, data: bytes | None) -> Callable[..., Any]:
         function = self._functions.get(function_id)
         if function is None:
+            data = data or self._unloaded.pop(function_id, None)
             if data is None:
                 raise RuntimeError("nbray bug: the driver sent a function id this worker lacks")
             function = self._functions[function_id] = load_function(data)

@@ -26,7 +26,7 @@ from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemErr
 from nbray.local import protocol
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
 from nbray.local.output import OutputCapture
-from nbray.local.tasks import ActorHost, ActorTarget, make_task
+from nbray.local.tasks import ActorHost, ActorTarget, FunctionCache, make_task
 from nbray.object_ref import ObjectRef, split_ready
 from nbray.options import TaskOptions
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
@@ -50,6 +50,7 @@ class WorkerClient:
         self._waiting: dict[int, Future[Any]] | None = None  # concurrent mode: replies by request
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.host = ActorHost()  # what this worker runs: its actor, and its task's GPUs
+        self.functions = FunctionCache()
         self.capture: OutputCapture | None = None
         self.output_task: TaskId | None = None  # the task its output is tagged with
 
@@ -215,6 +216,7 @@ class WorkerClient:
         while True:
             reply = self._channel.receive()
             if isinstance(reply, protocol.ExecuteTask):
+                self.functions.keep(reply.body)  # it may bring a function's only shipment
                 self.send(protocol.Bounced(reply.task_id))
             elif getattr(reply, "request_id", None) == message.request_id:
                 return reply

@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
 
 
 def serve(channel: protocol.Channel, client: WorkerClient) -> None:
-    functions = FunctionCache()
+    functions = client.functions
     host = client.host
     while True:
         try:
@@ -116,7 +116,7 @@ def _execute(
         _running_task = task.task_id
 
     def load() -> Callable[..., Any]:
-        if task.task_id in _cancelled:  # cancelled while it waited in the channel
+        if task.task_id in _cancelled:  # cancelled (or taken back) while it waited
             raise KeyboardInterrupt(_CANCELLED)
         return host.callable_for(task.body, functions)
 
@@ -134,6 +134,7 @@ def _execute(
     finally:
         _running_task = None
         _cancelled.discard(task.task_id)
+        functions.keep(task.body)  # interrupted before loading it: its only shipment stays
         client.current_task = None
     if isinstance(outcome, Returned):
         outcome = place_results(outcome, task.name, client.place)

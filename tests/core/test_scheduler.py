@@ -20,6 +20,7 @@ from nbray.core.instructions import (
     StopWorker,
     StoreError,
     StoreValues,
+    WakeAt,
 )
 from nbray.core.resources import Resources
 from nbray.core.scheduler import (
@@ -509,3 +510,49 @@ def test_a_worker_stopped_for_a_forced_cancel_gives_back_its_queued_task() -> No
     out = h.handle(ev.CancelRequested(running[worker].task_id, True, h.now()))
     assert StopWorker(worker) in out
     assert dispatched(out)[queued.task_id] != worker  # queued again, on the other worker
+
+
+def test_a_task_queued_behind_one_that_turned_out_long_moves_to_the_next_idle_worker() -> None:
+    # The hang: `blocked` was short once, so `later` was queued behind it; now it runs
+    # for ever. The other worker becoming idle takes `later` back.
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    queued = h.spec("queued")
+    stuck = dispatched(h.submit(queued))[queued.task_id]
+    other = next(w for w in running if w != stuck)
+    for _ in range(5):
+        h.now()  # the task ahead of it has now run longer than pipeline_below
+    out = h.returned(running[other], other)
+    assert InterruptTask(stuck, queued.task_id) in out  # its first worker will skip it
+    assert dispatched(out) == {queued.task_id: other}
+    assert h.state.task_state(queued.task_id) is TaskState.RUNNING
+    assert "taken back for an idle worker" in str(h.state.story(queued.task_id))
+    # Its first worker reports it skipped (or interrupted, had it just begun): ignored.
+    error = ErrorInfo(ErrorKind.TASK_ERROR, "cancelled", "KeyboardInterrupt")
+    assert (
+        of_type(h.handle(ev.TaskRaised(queued.task_id, stuck, error, None, h.now())), Publish) == []
+    )
+    assert h.state.task_state(queued.task_id) is TaskState.RUNNING
+    h.returned(queued, other)
+    h.returned(running[stuck], stuck)
+    assert h.state.snapshot().workers == {stuck: WorkerState.IDLE, other: WorkerState.IDLE}
+
+
+def test_a_task_queued_behind_one_still_short_waits_until_its_deadline() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    running = _busy_with_short_tasks(h)
+    queued = h.spec("queued")
+    stuck = dispatched(h.submit(queued))[queued.task_id]
+    other = next(w for w in running if w != stuck)
+    out = h.returned(running[other], other)  # within pipeline_below of its start
+    assert of_type(out, InterruptTask) == [] and dispatched(out) == {}
+    assert h.state.task_state(queued.task_id) is TaskState.QUEUED
+    # No event may come: the scheduler asks to be woken when the guess is proven wrong...
+    (wake,) = of_type(out, WakeAt)
+    started = h.state.story(running[stuck].task_id)[-1].time
+    assert wake == WakeAt(started + 5)
+    assert of_type(h.handle(ev.TimeReached(wake.time - 1)), InterruptTask) == []
+    # ...and then the idle worker takes the queued task back.
+    out = h.handle(ev.TimeReached(wake.time))
+    assert of_type(out, InterruptTask) == [InterruptTask(stuck, queued.task_id)]
+    assert dispatched(out) == {queued.task_id: other}

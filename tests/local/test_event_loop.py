@@ -16,7 +16,8 @@ from nbray.local.event_loop import EventLoop
 
 @pytest.fixture
 def loop() -> Iterator[EventLoop]:
-    loop = EventLoop(SimpleNamespace(table=None), pool=None)  # type: ignore[arg-type]
+    runtime = SimpleNamespace(table=None, wake_at=None)
+    loop = EventLoop(runtime, pool=None)  # type: ignore[arg-type]
     yield loop
     loop._epoll.close()
     os.close(loop._wakeup)

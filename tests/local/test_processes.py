@@ -23,6 +23,7 @@ from nbray import _current
 from nbray.core.task import TaskState
 from nbray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError, WorkerCrashedError
 from nbray.local import runtime
+from nbray.object_ref import RefState
 
 
 @nbray.remote
@@ -410,3 +411,49 @@ def test_a_task_waiting_for_subtasks_bounces_those_queued_behind_it(pipelined: N
     ]
     causes = [t.cause for story in stories for t in story]
     assert "queued behind a short task" in causes and "bounced by its busy worker" in causes
+
+
+@nbray.remote
+def echo(value: Any) -> Any:
+    return value
+
+
+def test_a_task_queued_behind_one_that_turned_out_long_still_runs(
+    local_ray: Any, tmp_path: Path
+) -> None:
+    # block_on was short last time, so a task may be queued behind it now; it blocks for good.
+    ready_file = tmp_path / "open"
+    ready_file.write_text("at once")
+    assert nbray.get(block_on.remote(str(ready_file))) == "at once"
+    assert nbray.get(echo.remote("warm")) == "warm"
+    fifo = str(tmp_path / "gate")
+    os.mkfifo(fifo)
+    refs = [block_on.remote(fifo), echo.remote(1), echo.remote(2), echo.remote(3)]
+    ready, _ = nbray.wait(refs, num_returns=3, timeout=60)  # a bound on failure, not a sleep
+    assert nbray.get(refs[1:]) == [1, 2, 3] and len(ready) == 3
+    with open(fifo, "w") as gate:
+        gate.write("released")
+    assert nbray.get(refs[0]) == "released"
+
+
+def test_cancelling_the_running_tasks_lets_the_queued_ones_run(
+    local_ray: Any, tmp_path: Path
+) -> None:
+    ready_file = tmp_path / "open"
+    ready_file.write_text("at once")
+    assert nbray.get(block_on.remote(str(ready_file))) == "at once"  # short: queues behind it
+    fifos = [str(tmp_path / f"gate{i}") for i in range(2)]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    running = [block_on.remote(fifo) for fifo in fifos]
+    queued = [echo.remote(i) for i in range(3)]
+    while sum(r.state() is RefState.RUNNING for r in running) < 2:
+        pass  # each state() is a round trip through the runtime: no sleep needed
+    for ref in running:
+        nbray.cancel(ref)
+    ready, _ = nbray.wait(queued, num_returns=3, timeout=60)  # a bound on failure, not a sleep
+    assert len(ready) == 3 and nbray.get(queued) == [0, 1, 2]
+    for ref in running:
+        with pytest.raises(TaskCancelledError):
+            nbray.get(ref)
+    assert nbray.available_resources()["CPU"] == 2
