@@ -847,9 +847,12 @@ class SchedulerState:
         for worker_id, worker in self._workers.items():
             if worker.state is not WorkerState.BUSY or worker.queued is not None:
                 continue
-            running = self._tasks[worker.task].spec  # type: ignore[index]
+            task = self._tasks[worker.task]  # type: ignore[index]
+            running = task.spec
             if not (_pipelines(running) and self._short.get(running.function_key)):
                 continue
+            if time - task.started >= self.config.pipeline_below:
+                continue  # short last time, not this time
             queue = self._ready.get(running.resources)
             head = self._tasks.get(queue[0]) if queue else None
             if head is None or head.state is not _READY or not _pipelines(head.spec):
@@ -865,8 +868,9 @@ class SchedulerState:
         worker to run. (Should it have begun meanwhile, its first worker interrupts it at once
         and its report is ignored.)"""
         due: float | None = None  # when the next of the tasks still as short as guessed is not
+        wanted = len(self._idle)  # one task for each idle worker
         for worker_id, worker in self._workers.items():
-            if worker.state is not WorkerState.BUSY or worker.queued is None:
+            if worker.state is not WorkerState.BUSY or worker.queued is None or not wanted:
                 continue
             deadline = self._tasks[worker.task].started + self.config.pipeline_below  # type: ignore[index]
             if time < deadline:
@@ -875,6 +879,7 @@ class SchedulerState:
             queued = self._tasks[worker.queued]
             self._emit(InterruptTask(worker_id, queued.spec.task_id))
             self._transition(queued, TaskState.READY, "taken back for an idle worker", time)
+            wanted -= 1
         already_due = self._wake_at is not None and time < self._wake_at <= (due or 0.0)
         if due is not None and not already_due:
             self._wake_at = due

@@ -8,10 +8,10 @@ driver, EOF on its channel covers everything else.
 
 The driver may send a task while another runs (pipelining): it waits in the channel. Two rules
 keep that safe. A task the driver cancels is named on the interrupts pipe before SIGUSR1 arrives:
-KeyboardInterrupt is raised only inside that task, and a named task that has not started yet is
-skipped (reported as interrupted), so a cancel never strikes the wrong task. And while the running
-task waits in get/wait, every task that arrives is bounced back unstarted (`WorkerClient`): the
-running task may be waiting for it.
+KeyboardInterrupt is raised only inside that task (once), and a named task that has not started
+yet is skipped (reported as bounced: it never ran), so a cancel never strikes the wrong task.
+And while the running task waits in get/wait, every task that arrives is bounced back unstarted
+(`WorkerClient`): the running task may be waiting for it.
 """
 
 from __future__ import annotations
@@ -97,6 +97,11 @@ def _serve_concurrently(client: WorkerClient, functions: FunctionCache, host: Ac
 def _run_and_report(
     task: protocol.ExecuteTask, functions: FunctionCache, host: ActorHost, client: WorkerClient
 ) -> None:
+    if task.task_id in _cancelled:  # cancelled or taken back while it waited: never started
+        _cancelled.discard(task.task_id)
+        functions.keep(task.body)  # it may bring a function's only shipment
+        client.send(protocol.Bounced(task.task_id))  # nothing ran: the driver decides again
+        return
     outcome = _execute(task, functions, host, client)
     if client.capture is not None:
         client.capture.settle()  # a task's output leaves before its result, all of it
@@ -112,15 +117,15 @@ def _execute(
     global _running_task
     if not task.body.method:  # an actor's calls keep the devices its constructor got
         _use_gpus(host, task.gpu_ids)
-    if host.concurrency == 1:  # SIGUSR1 interrupts the main thread only
-        _running_task = task.task_id
 
     def load() -> Callable[..., Any]:
-        if task.task_id in _cancelled:  # cancelled (or taken back) while it waited
+        if task.task_id in _cancelled:  # named just before it started
             raise KeyboardInterrupt(_CANCELLED)
         return host.callable_for(task.body, functions)
 
     try:
+        if host.concurrency == 1:  # SIGUSR1 interrupts the main thread only
+            _running_task = task.task_id
         client.current_task = task.task_id  # the parent of what it submits
         client.output_task = task.task_id  # what it writes is tagged with it
         outcome = run_task(
@@ -155,7 +160,9 @@ def _interrupt_task(signum: int, frame: FrameType | None) -> None:
     with contextlib.suppress(BlockingIOError):  # already read by an earlier signal
         named = os.read(_interrupts_fd, 1 << 16)  # whole ids: each was one atomic write
         _cancelled.update(task_id for (task_id,) in protocol.INTERRUPT.iter_unpack(named))
+    global _running_task
     if _running_task is not None and _running_task in _cancelled:
+        _running_task = None  # once: a second cancel must not strike the task's error handling
         raise KeyboardInterrupt(_CANCELLED)
 
 

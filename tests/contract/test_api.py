@@ -196,9 +196,13 @@ def test_errors_nobody_fetched_are_reported_at_shutdown(
     assert "kept but never fetched" in capsys.readouterr().err
 
 
-def test_a_request_no_worker_can_satisfy_fails_clearly(ray: Any) -> None:
+def test_a_request_no_worker_can_satisfy_fails_at_once_and_says_why(ray: Any) -> None:
+    # A deliberate difference from Ray (README): no autoscaler will ever add the node.
     with pytest.raises(TaskUnschedulableError, match="GPU"):
         ray.get(add.options(num_gpus=1).remote(1))
+    ref = add.options(resources={"TPU": 1}).remote(1)
+    with pytest.raises(TaskUnschedulableError, match=r"TPU: 1 more.*Ray would leave it pending"):
+        ray.get(ref)
 
 
 # ---- wait ---------------------------------------------------------------------------------

@@ -492,7 +492,9 @@ def test_cancelling_a_queued_task_tells_its_worker_to_skip_it() -> None:
     out = h.handle(ev.CancelRequested(queued.task_id, True, h.now()))  # force: still no kill
     assert of_type(out, InterruptTask) == [InterruptTask(worker, queued.task_id)]
     assert of_type(out, StopWorker) == [] and published(out) == [ev.TaskCancelled]
-    # The worker reports the skipped task as interrupted: too late to count.
+    # The worker reports the skipped task as bounced (or as interrupted, had it just begun):
+    # too late to count either way.
+    assert h.handle(ev.TaskBounced(queued.task_id, worker, h.now())) == []
     error = ErrorInfo(ErrorKind.TASK_ERROR, "cancelled", "KeyboardInterrupt")
     assert (
         of_type(h.handle(ev.TaskRaised(queued.task_id, worker, error, None, h.now())), Publish)
@@ -528,6 +530,7 @@ def test_a_task_queued_behind_one_that_turned_out_long_moves_to_the_next_idle_wo
     assert h.state.task_state(queued.task_id) is TaskState.RUNNING
     assert "taken back for an idle worker" in str(h.state.story(queued.task_id))
     # Its first worker reports it skipped (or interrupted, had it just begun): ignored.
+    assert h.handle(ev.TaskBounced(queued.task_id, stuck, h.now())) == []
     error = ErrorInfo(ErrorKind.TASK_ERROR, "cancelled", "KeyboardInterrupt")
     assert (
         of_type(h.handle(ev.TaskRaised(queued.task_id, stuck, error, None, h.now())), Publish) == []
@@ -556,3 +559,33 @@ def test_a_task_queued_behind_one_still_short_waits_until_its_deadline() -> None
     out = h.handle(ev.TimeReached(wake.time))
     assert of_type(out, InterruptTask) == [InterruptTask(stuck, queued.task_id)]
     assert dispatched(out) == {queued.task_id: other}
+
+
+def test_nothing_is_queued_behind_a_task_that_is_not_short_this_time() -> None:
+    h = Harness(cpus=2, workers=2, pipeline_below=5)
+    _busy_with_short_tasks(h)
+    for _ in range(5):
+        h.now()  # both running tasks have now run pipeline_below: the guess was wrong
+    waiting = h.spec("waiting")
+    assert dispatched(h.submit(waiting)) == {}
+    assert h.state.task_state(waiting.task_id) is TaskState.READY
+
+
+def test_one_idle_worker_takes_back_one_queued_task() -> None:
+    h = Harness(cpus=3, workers=3, pipeline_below=5)
+    h.start()
+    warm = h.spec("warm")
+    h.returned(warm, dispatched(h.submit(warm))[warm.task_id])
+    running = {}
+    for name in ("first", "second", "third"):
+        spec = h.spec(name)
+        running[dispatched(h.submit(spec))[spec.task_id]] = spec
+    queued = [h.spec("queued 1"), h.spec("queued 2")]
+    behind = {dispatched(h.submit(spec))[spec.task_id] for spec in queued}
+    for _ in range(5):
+        h.now()
+    (free,) = set(running) - behind  # the one worker with nothing queued behind its task
+    out = h.returned(running[free], free)
+    assert len(of_type(out, InterruptTask)) == 1 and len(dispatched(out)) == 1
+    states = sorted(h.state.task_state(s.task_id).name for s in queued)
+    assert states == ["QUEUED", "RUNNING"]

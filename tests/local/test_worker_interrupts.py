@@ -1,0 +1,46 @@
+"""The worker's SIGUSR1 handler, called directly: a cancel interrupts its task once. A second
+signal (another cancel, a queued task taken back) must not strike the task's error handling,
+where a KeyboardInterrupt would escape and kill the worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from nbray.core.ids import TaskId
+from nbray.local import protocol, worker_main
+
+
+@pytest.fixture
+def interrupts() -> Iterator[int]:
+    """The write end of a fresh interrupts pipe the handler reads."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    saved = worker_main._interrupts_fd, worker_main._running_task, set(worker_main._cancelled)
+    worker_main._interrupts_fd = read
+    yield write
+    worker_main._interrupts_fd, worker_main._running_task = saved[0], saved[1]
+    worker_main._cancelled.clear()
+    worker_main._cancelled.update(saved[2])
+    os.close(read)
+    os.close(write)
+
+
+def test_a_cancel_interrupts_the_running_task_once(interrupts: int) -> None:
+    task = TaskId(7)
+    worker_main._running_task = task
+    os.write(interrupts, protocol.INTERRUPT.pack(task))
+    with pytest.raises(KeyboardInterrupt):
+        worker_main._interrupt_task(signal.SIGUSR1, None)
+    os.write(interrupts, protocol.INTERRUPT.pack(task))
+    worker_main._interrupt_task(signal.SIGUSR1, None)  # no second KeyboardInterrupt
+
+
+def test_naming_a_queued_task_leaves_the_running_one_alone(interrupts: int) -> None:
+    worker_main._running_task = TaskId(7)
+    os.write(interrupts, protocol.INTERRUPT.pack(TaskId(8)))
+    worker_main._interrupt_task(signal.SIGUSR1, None)
+    assert TaskId(8) in worker_main._cancelled  # skipped when it comes up
