@@ -138,8 +138,9 @@ class InlineBackend(Driver):
             self._hosts_running.pop()
         now = time.time()
         if isinstance(outcome, Raised):
+            made = tuple((v, v.size, v.contained_ids) for v in outcome.made)
             event: ev.Event = ev.TaskRaised(
-                spec.task_id, worker_id, outcome.error, outcome.value, now
+                spec.task_id, worker_id, outcome.error, outcome.value, now, made
             )
         else:
             sizes = tuple(v.size for v in outcome.values)

@@ -87,13 +87,16 @@ class TaskOutput:
 
 @dataclass(slots=True)
 class TaskRaised:
-    """A worker reports that its task raised. `value` is the serialized exception (opaque)."""
+    """A worker reports that its task raised. `value` is the serialized exception (opaque).
+    `made`: what a generator with `num_returns=N` yielded before it raised, for the first of
+    its return ids, each as (value, size, the refs inside it), as in `TaskReturned`."""
 
     task_id: TaskId
     worker_id: WorkerId
     error: ErrorInfo
     value: object
     time: float
+    made: tuple[tuple[object, int, tuple[ObjectId, ...]], ...] = ()
 
 
 @dataclass(slots=True)

@@ -128,6 +128,7 @@ class _Task:
     error: ErrorInfo | None = None  # why it failed, set with the move to FAILED
     error_value: object = None  # the worker's serialized exception, if it raised
     started: float = 0.0  # when it began running, as far as the scheduler knows
+    made: int = 0  # how many of its return values it made before it failed
 
 
 @dataclass(slots=True)
@@ -313,8 +314,13 @@ class SchedulerState:
 
     def _on_task_bounced(self, event: ev.TaskBounced) -> None:
         task = self._tasks.get(event.task_id)
-        if task is not None and task.state is TaskState.QUEUED and task.worker == event.worker_id:
+        if task is None or task.worker != event.worker_id:
+            return  # taken back or cancelled meanwhile: the report comes too late to count
+        if task.state is TaskState.QUEUED:
             self._transition(task, TaskState.READY, "bounced by its busy worker", event.time)
+        elif task.state is TaskState.RUNNING and task.cancel_requested:
+            # Cancelled after it was sent, before it began: its worker skipped it.
+            self._transition(task, TaskState.CANCELLED, "skipped by its worker", event.time)
 
     def _on_task_output(self, event: ev.TaskOutput) -> None:
         self._publish(event)  # a fact for the notebook to route: nothing to decide
@@ -330,7 +336,23 @@ class SchedulerState:
             task.retries_left -= 1
             self._transition(task, TaskState.READY, "raised; retrying", event.time)
         else:
+            self._keep_made(task, event)
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
+
+    def _keep_made(self, task: _Task, event: ev.TaskRaised) -> None:
+        """A generator with num_returns=N that raised: what it yielded first is kept (as Ray);
+        only the return ids after those fail."""
+        made = event.made[: len(task.spec.return_ids) - 1]
+        if not made:
+            return
+        ids = task.spec.return_ids[: len(made)]
+        self._emit(StoreValues(ids, tuple(value for value, _, _ in made)))
+        for oid, (_, size, contained) in zip(ids, made, strict=True):
+            self._objects[oid].size = size
+            self._refs.set_contents(oid, contained)
+            self._resolve(oid, ObjectState.READY, None, event.time)
+            self._publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
+        task.made = len(made)
 
     def _on_time_reached(self, event: ev.TimeReached) -> None:
         pass  # what is due now, `_schedule` decides after every step
@@ -532,10 +554,11 @@ class SchedulerState:
     def _transition_any_failed(self, task: _Task, time: float) -> None:
         error = task.error
         assert error is not None, "a move to FAILED needs the error"
-        self._emit(StoreError(task.spec.return_ids, error, task.error_value))
+        failed = task.spec.return_ids[task.made :]  # all, unless a generator made some first
+        self._emit(StoreError(failed, error, task.error_value))
         self._publish(ev.TaskFailed(task.spec.task_id, task.worker, error, time))
         self._release_worker(task, time)
-        for oid in task.spec.return_ids:
+        for oid in failed:
             self._resolve(oid, ObjectState.FAILED, error, time)
 
     # ---- helpers -------------------------------------------------------------------------

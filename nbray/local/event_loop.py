@@ -245,7 +245,10 @@ class EventLoop:
                 message.task_id, worker_id, message.values, sizes, contained, now
             )
         if isinstance(message, protocol.TaskError):
-            return ev.TaskRaised(message.task_id, worker_id, message.error, message.value, now)
+            made = tuple((v, v.size, v.contained_ids) for v in message.made)
+            return ev.TaskRaised(
+                message.task_id, worker_id, message.error, message.value, now, made
+            )
         if isinstance(message, protocol.Bounced):
             return ev.TaskBounced(message.task_id, worker_id, now)
         if isinstance(message, protocol.Output):

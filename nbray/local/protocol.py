@@ -80,6 +80,7 @@ class TaskError(NamedTuple):
     task_id: TaskId
     error: ErrorInfo
     value: Serialized
+    made: tuple[Serialized, ...] = ()  # a generator's values before the error (num_returns=N)
 
 
 class GetObjects(NamedTuple):

@@ -141,6 +141,7 @@ class Returned(NamedTuple):
 class Raised(NamedTuple):
     error: ErrorInfo
     value: Serialized
+    made: tuple[Serialized, ...] = ()  # yielded before the error (num_returns=N): kept
 
 
 class ActorHost:
@@ -230,6 +231,7 @@ def run_task(
     """Call the function with its arguments, top-level refs replaced by their values. Whatever
     fails — loading the function, its arguments, the call, pickling the results — is the task's
     error."""
+    made: list[Any] = []  # what a generator yielded for its first return ids
     try:
         function = load_function()
         args, kwargs = deserialize(body.arguments)
@@ -245,10 +247,19 @@ def run_task(
             result = None  # the stream's end
         elif body.num_returns == DYNAMIC_RETURNS:
             result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
-        results = _split_returns(result, max(body.num_returns, 1), name)
+        results = _split_returns(result, max(body.num_returns, 1), name, made)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
     except BaseException as error:  # everything a task raises is its result
-        return describe_failure(name, error, _retryable(error, body.retry_exceptions))
+        raised = describe_failure(name, error, _retryable(error, body.retry_exceptions))
+        return raised._replace(made=_serialize_made(made, name)) if made else raised
+
+
+def _serialize_made(made: list[Any], name: str) -> tuple[Serialized, ...]:
+    """Inline, whatever their size: rare, and a failed task has no store blocks to settle."""
+    try:
+        return tuple(serialize(v, what=f"return value of task {name}") for v in made)
+    except SerializationError:
+        return ()  # then they fail with the rest
 
 
 def _retryable(error: BaseException, retry_exceptions: bytes | bool) -> bool:
@@ -274,18 +285,23 @@ def _resolve(argument: Any, resolved: Mapping[ObjectId, Any]) -> Any:
     return argument
 
 
-def _split_returns(result: Any, num_returns: int, name: str) -> tuple[Any, ...]:
+def _split_returns(result: Any, num_returns: int, name: str, made: list[Any]) -> tuple[Any, ...]:
     if num_returns == 1:
         if inspect.isgenerator(result):  # a generator function asked for one value: as Ray
-            (result,) = _exactly(result, 1, name)
+            (result,) = _exactly(result, 1, name, [])
         return (result,)
     if num_returns == 0:
         return ()
-    return _exactly(result, num_returns, name)
+    return _exactly(result, num_returns, name, made if inspect.isgenerator(result) else [])
 
 
-def _exactly(result: Any, num_returns: int, name: str) -> tuple[Any, ...]:
-    values = tuple(result)
+def _exactly(result: Any, num_returns: int, name: str, made: list[Any]) -> tuple[Any, ...]:
+    """The values of `result`, exactly `num_returns` of them; each one made is in `made` as
+    soon as it is, should the generator raise before the end."""
+    for value in result:
+        made.append(value)
+    values = tuple(made)
+    made.clear()  # complete: nothing partial to keep
     if len(values) != num_returns:
         raise ValueError(
             f"Task {name} was declared with num_returns={num_returns} but returned "

@@ -106,7 +106,7 @@ def _run_and_report(
     if client.capture is not None:
         client.capture.settle()  # a task's output leaves before its result, all of it
     if isinstance(outcome, Raised):
-        client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value))
+        client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value, outcome.made))
     else:
         client.send(protocol.TaskDone(task.task_id, outcome.values))
 

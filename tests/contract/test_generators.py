@@ -1,5 +1,5 @@
-"""Generator functions as Ray runs them: streaming by default, one value for `num_returns=1` and the
-older `"dynamic"` API."""
+"""Generator functions as Ray runs them: streaming by default, one value for `num_returns=1`, the
+values yielded before an error kept with `num_returns=N`, and the older `"dynamic"` API."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import nbray
+from nbray.object_ref import RefState
 
 
 @nbray.remote
@@ -20,6 +21,13 @@ def squares(n: int) -> Any:
 @nbray.remote(num_returns=1)
 def single() -> Any:
     yield "the only value"
+
+
+@nbray.remote(num_returns=3)
+def breaks_after_two() -> Any:
+    yield "first"
+    yield nbray.put("second, a ref")
+    raise ValueError("third failed")
 
 
 @nbray.remote(num_returns="dynamic")
@@ -48,6 +56,15 @@ def test_num_returns_chosen_for_a_generator_function_still_applies(ray: Any) -> 
     assert ray.get(ref) == "the only value"
     with pytest.raises(ValueError, match="num_returns=1 but returned 2"):
         ray.get(squares.options(num_returns=1).remote(2))
+
+
+def test_values_yielded_before_an_error_are_kept(ray: Any) -> None:
+    first, second, third = breaks_after_two.remote()
+    assert ray.get(first) == "first"
+    assert ray.get(ray.get(second)) == "second, a ref"  # what it holds lives too
+    with pytest.raises(ValueError, match="third failed"):
+        ray.get(third)
+    assert first.state() is RefState.FINISHED and third.state() is RefState.FAILED
 
 
 def test_dynamic_num_returns_gives_one_ref_to_a_generator_of_refs(ray: Any) -> None:

@@ -589,3 +589,42 @@ def test_one_idle_worker_takes_back_one_queued_task() -> None:
     assert len(of_type(out, InterruptTask)) == 1 and len(dispatched(out)) == 1
     states = sorted(h.state.task_state(s.task_id).name for s in queued)
     assert states == ["QUEUED", "RUNNING"]
+
+
+def test_a_generator_that_raised_keeps_the_values_it_made_first() -> None:
+    h = Harness()
+    h.start()
+    spec = h.spec("gen", num_returns=3)
+    worker = dispatched(h.submit(spec))[spec.task_id]
+    error = ErrorInfo(ErrorKind.TASK_ERROR, "third failed", "ValueError")
+    made = (("first", 5, ()), ("second", 6, ()))
+    out = h.handle(ev.TaskRaised(spec.task_id, worker, error, b"error", h.now(), made))
+    first, second, third = spec.return_ids
+    assert StoreValues((first, second), ("first", "second")) in out
+    assert of_type(out, StoreError) == [StoreError((third,), error, b"error")]
+    assert [h.state.object_state(oid) for oid in spec.return_ids] == [
+        ObjectState.READY,
+        ObjectState.READY,
+        ObjectState.FAILED,
+    ]
+
+
+def test_a_task_cancelled_before_its_worker_began_it_is_cancelled_when_skipped() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    spec = h.spec("sent")
+    assert dispatched(h.submit(spec)) == {spec.task_id: worker}
+    h.handle(ev.CancelRequested(spec.task_id, False, h.now()))  # it has not begun there yet
+    out = h.handle(ev.TaskBounced(spec.task_id, worker, h.now()))  # so its worker skips it
+    assert published(out) == [ev.TaskCancelled]
+    assert h.state.snapshot().workers[worker] is WorkerState.IDLE
+    assert h.state.snapshot().available == Resources.of(1)
+
+
+def test_a_late_skip_report_leaves_a_task_running_again_on_that_worker_alone() -> None:
+    h = Harness(cpus=1, workers=1)
+    (worker,) = h.start()
+    spec = h.spec("sent twice")
+    h.submit(spec)  # running, not cancelled: a skip report is of an earlier copy
+    assert h.handle(ev.TaskBounced(spec.task_id, worker, h.now())) == []
+    assert h.state.task_state(spec.task_id) is TaskState.RUNNING
