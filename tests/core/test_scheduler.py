@@ -514,14 +514,22 @@ def test_a_worker_stopped_for_a_forced_cancel_gives_back_its_queued_task() -> No
     assert dispatched(out)[queued.task_id] != worker  # queued again, on the other worker
 
 
+def _queued_behind_one(
+    h: Harness,
+) -> tuple[dict[WorkerId, TaskSpec], TaskSpec, WorkerId, WorkerId]:
+    """Both workers busy with short tasks, one task queued behind the task of `stuck`: the
+    running tasks, the queued one, `stuck` and the other worker."""
+    running = _busy_with_short_tasks(h)
+    queued = h.spec("queued")
+    stuck = dispatched(h.submit(queued))[queued.task_id]
+    return running, queued, stuck, next(w for w in running if w != stuck)
+
+
 def test_a_task_queued_behind_one_that_turned_out_long_moves_to_the_next_idle_worker() -> None:
     # The issue's hang: `blocked` was short once, so `later` was queued behind it; now it runs
     # for ever. The other worker becoming idle takes `later` back.
     h = Harness(cpus=2, workers=2, pipeline_below=5)
-    running = _busy_with_short_tasks(h)
-    queued = h.spec("queued")
-    stuck = dispatched(h.submit(queued))[queued.task_id]
-    other = next(w for w in running if w != stuck)
+    running, queued, stuck, other = _queued_behind_one(h)
     for _ in range(5):
         h.now()  # the task ahead of it has now run longer than pipeline_below
     out = h.returned(running[other], other)
@@ -543,10 +551,7 @@ def test_a_task_queued_behind_one_that_turned_out_long_moves_to_the_next_idle_wo
 
 def test_a_task_queued_behind_one_still_short_waits_until_its_deadline() -> None:
     h = Harness(cpus=2, workers=2, pipeline_below=5)
-    running = _busy_with_short_tasks(h)
-    queued = h.spec("queued")
-    stuck = dispatched(h.submit(queued))[queued.task_id]
-    other = next(w for w in running if w != stuck)
+    running, queued, stuck, other = _queued_behind_one(h)
     out = h.returned(running[other], other)  # within pipeline_below of its start
     assert of_type(out, InterruptTask) == [] and dispatched(out) == {}
     assert h.state.task_state(queued.task_id) is TaskState.QUEUED
