@@ -21,7 +21,7 @@ from typing import Any
 from nbray.arguments import ArgumentCheck
 from nbray.core.task import TaskKind
 from nbray.local.tasks import ActorTarget
-from nbray.object_ref import ObjectRef
+from nbray.object_ref import ObjectRef, ObjectRefGenerator
 from nbray.options import ActorOptions, TaskOptions
 from nbray.serialization import FunctionBlob
 
@@ -33,9 +33,8 @@ def method(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     checked = TaskOptions().updated(**options)
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        setattr(
-            function, _METHOD_OPTIONS, {"num_returns": checked.num_returns, "name": checked.name}
-        )
+        given = {"num_returns": checked.num_returns, "name": checked.name}
+        setattr(function, _METHOD_OPTIONS, {k: v for k, v in given.items() if k in options})
         return function
 
     return mark
@@ -166,13 +165,17 @@ class ActorMethod:
         )
         blob = FunctionBlob(b"", b"", qualified)
         refs = current_backend().submit(blob, args, kwargs, options, target)
+        if options.streaming:
+            return ObjectRefGenerator(refs[0])
         if options.num_returns == 1:
             return refs[0]
         return None if options.num_returns == 0 else refs
 
     def options(self, **options: Any) -> ActorMethod:
         checked = TaskOptions().updated(**options)
-        merged = {**self._options, "num_returns": checked.num_returns}
+        merged = dict(self._options)
+        if "num_returns" in options:
+            merged["num_returns"] = checked.num_returns
         if checked.name:
             merged["name"] = checked.name
         return ActorMethod(self._handle, self._name, merged)
@@ -193,5 +196,8 @@ def _method_table(cls: type) -> dict[str, dict[str, Any]]:
             continue
         is_plain = inspect.isfunction(inspect.getattr_static(cls, name))  # so it takes self
         check = ArgumentCheck.of(member, f"{cls.__name__}.{name}", drop_first=is_plain)
-        table[name] = {**getattr(member, _METHOD_OPTIONS, {}), "check": check}
+        options = getattr(member, _METHOD_OPTIONS, {})
+        if inspect.isgeneratorfunction(member) and "num_returns" not in options:
+            options = {**options, "num_returns": "streaming"}  # Ray's default for generators
+        table[name] = {**options, "check": check}
     return table

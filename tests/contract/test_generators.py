@@ -80,3 +80,29 @@ def test_dynamic_num_returns_gives_one_ref_to_a_generator_of_refs(ray: Any) -> N
 def test_num_returns_is_bounded() -> None:
     with pytest.raises(ValueError, match="more than nbray allows"):
         squares.options(num_returns=2**63)
+
+
+@nbray.remote
+class Source:
+    def __init__(self, start: int) -> None:
+        self.start = start
+
+    def count(self, n: int) -> Any:
+        yield from range(self.start, self.start + n)
+
+    @nbray.method(num_returns=2)
+    def pair(self) -> Any:
+        yield self.start
+        yield -self.start
+
+
+def test_an_actors_generator_method_streams_by_default(ray: Any) -> None:
+    source = Source.remote(10)
+    stream = source.count.remote(3)
+    assert isinstance(stream, nbray.ObjectRefGenerator)
+    assert [ray.get(ref) for ref in stream] == [10, 11, 12]
+    assert ray.get(source.pair.remote()) == [10, -10]
+    renamed = source.count.options(name="renamed count").remote(2)  # still a stream
+    assert [ray.get(ref) for ref in renamed] == [10, 11]
+    one = source.count.options(num_returns=1).remote(1)
+    assert ray.get(one) == 10
