@@ -228,7 +228,7 @@ def get(object_refs: Any, *, timeout: float | None = None, return_exceptions: bo
     their exception in place of a value instead of raising.
     """
     __tracebackhide__ = True  # IPython shows the caller's frame, not nbray's
-    _check_timeout(timeout, "get")
+    timeout = _check_timeout(timeout, "get")
     _warn_if_in_async_code()
     if isinstance(object_refs, ObjectRef):
         with _blocking([object_refs], "get", timeout):
@@ -304,7 +304,7 @@ def wait(
             f"num_returns must be between 1 and the number of refs ({len(refs)}), "
             f"got {num_returns}."
         )
-    _check_timeout(timeout, "wait")
+    timeout = _check_timeout(timeout, "wait")
     result: tuple[list[ObjectRef[Any]], list[ObjectRef[Any]]]
     with _blocking(refs, "wait", timeout):
         result = current_backend().wait(refs, num_returns, timeout)
@@ -395,15 +395,20 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
 # ---- argument checks -------------------------------------------------------------------
 
 
-def _check_timeout(timeout: float | None, where: str) -> None:
+FOREVER_AFTER = 1e6  # seconds (11 days): a longer timeout, inf included, means no timeout
+
+
+def _check_timeout(timeout: float | None, where: str) -> float | None:
+    """The timeout to wait with: None for none (or one too long for any clock to keep)."""
     if timeout is None:
-        return
+        return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout):
         raise TypeError(f"{where}() timeout must be a number of seconds or None, got {timeout!r}.")
     if timeout < 0:
         raise ValueError(
             f"{where}() timeout must be >= 0 (or None to wait forever), got {timeout}."
         )
+    return None if timeout >= FOREVER_AFTER else timeout
 
 
 def _check_ref_list(object_refs: Any, where: str, allow_tuple: bool) -> list[ObjectRef[Any]]:

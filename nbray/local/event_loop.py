@@ -218,7 +218,9 @@ class EventLoop:
         if deadlines:
             request_timeout = max(0.0, min(deadlines) - time.monotonic())
             timeout = request_timeout if timeout is None else min(timeout, request_timeout)
-        return timeout
+        # epoll counts milliseconds in an int: a longer sleep (a worker's own message can ask
+        # for any) would raise OverflowError and end the loop; waking hourly costs nothing.
+        return None if timeout is None else min(timeout, 3600.0)
 
     # ---- messages from workers become events ---------------------------------------------
 

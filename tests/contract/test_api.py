@@ -370,3 +370,20 @@ def test_snapshot_shows_workers_and_resources(ray: Any) -> None:
     assert state.total == {"CPU": 2.0}
     assert len(state.workers) >= 1
     assert nbray.available_resources() == {"CPU": 2.0}
+
+
+@nbray.remote
+def waits_for_ever_by_number(value: Any) -> Any:
+    (ready,), _ = nbray.wait([nbray.put(value)], timeout=float("inf"))
+    return nbray.get(ready, timeout=1e10)
+
+
+@pytest.mark.parametrize("forever", [1e10, float("inf"), 2**64])
+def test_a_timeout_too_long_for_any_clock_means_no_timeout(ray: Any, forever: float) -> None:
+    ref = add.remote(1, 2)
+    assert ray.get(ref, timeout=forever) == 3
+    ready, _ = ray.wait([ref], timeout=forever)
+    assert ready == [ref]
+    # Inside a task (the worker asks the driver's loop, which once died of it), twice.
+    assert ray.get([waits_for_ever_by_number.remote(i) for i in range(2)]) == [0, 1]
+    assert ray.get(add.remote(2, 3)) == 5  # the runtime lives on
