@@ -7,6 +7,7 @@ remote traceback chained as its `__cause__`, the way `concurrent.futures.process
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
@@ -80,6 +81,8 @@ class RayTaskError(RayError):
     def with_remote_traceback(self) -> RayTaskError:
         """The error to raise in the caller: typed like the cause, remote traceback chained."""
         error = self.as_instanceof_cause()
+        if error is self:  # a new object all the same: the stored one is raised again later
+            error = copy.copy(self)
         error.__cause__ = RemoteTraceback(self.traceback_str)
         return error
 
@@ -168,6 +171,8 @@ __all__ = [
 
 def raisable(error: RayError) -> BaseException:
     """The exception `get` raises for a stored error: typed like the task's own exception."""
+    # A new object at each raise: raising the stored one would tie the caller's frames (and
+    # every value they hold) to the store for good, and grow its traceback at every `get`.
     if isinstance(error, RayTaskError):
         return error.with_remote_traceback()
-    return error.with_traceback(None)
+    return copy.copy(error).with_traceback(None)

@@ -1,0 +1,56 @@
+"""A stored error is raised as a new object by every `get`: it never keeps the caller's frames
+(and the values they hold) alive, and raising it again does not grow its traceback."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nbray
+from nbray.exceptions import RayTaskError, WorkerCrashedError
+from tests.contract.test_ownership import Frees
+
+
+@nbray.remote
+def interrupted() -> None:
+    raise KeyboardInterrupt("stop")
+
+
+@nbray.remote
+def broken() -> None:
+    raise ValueError("broken")
+
+
+def test_raising_a_stored_error_again_does_not_grow_it(ray: Any) -> None:
+    for task in (interrupted, broken):
+        ref = task.remote()
+        raised = []
+        for _ in range(3):
+            with pytest.raises(RayTaskError) as info:
+                ray.get(ref)
+            raised.append(info.value)
+        depths = [len(traceback.extract_tb(e.__traceback__)) for e in raised]
+        assert depths[0] == depths[-1], depths
+        assert raised[0] is not raised[1]
+
+
+@nbray.remote(max_retries=0)
+def crashes() -> None:
+    os._exit(3)
+
+
+def test_a_failed_get_keeps_none_of_the_objects_it_was_given(local_ray: Any) -> None:
+    frees = Frees()
+    big = nbray.put(np.zeros(1 << 20))
+    failed = crashes.remote()  # a runtime's error (not the task's own): stored as it is
+    for _ in range(2):
+        with pytest.raises(WorkerCrashedError):
+            nbray.get([big, failed])
+    big_id = big.id
+    del big
+    assert frees.wait_freed(big_id)
+    frees.unsubscribe()
