@@ -30,7 +30,15 @@ from nbray.core.ids import TaskId, WorkerId
 from nbray.local import protocol
 from nbray.local.object_store import Arena
 from nbray.local.output import OutputCapture
-from nbray.local.tasks import ActorHost, FunctionCache, Raised, Returned, place_results, run_task
+from nbray.local.tasks import (
+    ActorHost,
+    FunctionCache,
+    Raised,
+    Returned,
+    describe_failure,
+    place_results,
+    run_task,
+)
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
 
@@ -102,7 +110,10 @@ def _run_and_report(
         functions.keep(task.body)  # it may bring a function's only shipment
         client.send(protocol.Bounced(task.task_id))  # nothing ran: the driver decides again
         return
-    outcome = _execute(task, functions, host, client)
+    try:
+        outcome = _execute(task, functions, host, client)
+    except KeyboardInterrupt as error:  # a cancel that struck outside the task's own code
+        outcome = describe_failure(task.name, error)
     if client.capture is not None:
         client.capture.settle()  # a task's output leaves before its result, all of it
     if isinstance(outcome, Raised):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
@@ -44,3 +45,19 @@ def test_naming_a_queued_task_leaves_the_running_one_alone(interrupts: int) -> N
     os.write(interrupts, protocol.INTERRUPT.pack(TaskId(8)))
     worker_main._interrupt_task(signal.SIGUSR1, None)
     assert TaskId(8) in worker_main._cancelled  # skipped when it comes up
+
+
+def test_a_cancel_striking_outside_the_tasks_code_is_its_error_not_the_workers_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def struck(*_: object) -> None:
+        raise KeyboardInterrupt("task cancelled by nbray.cancel")
+
+    monkeypatch.setattr(worker_main, "_execute", struck)
+    sent: list[object] = []
+    client = SimpleNamespace(capture=None, send=sent.append)
+    task = SimpleNamespace(task_id=TaskId(9), name="f", body=None)
+    worker_main._run_and_report(task, None, None, client)  # type: ignore[arg-type]
+    (report,) = sent
+    assert isinstance(report, protocol.TaskError) and report.task_id == TaskId(9)
+    assert report.error.type_name == "KeyboardInterrupt"
