@@ -22,7 +22,7 @@ from nbray.arguments import ArgumentCheck
 from nbray.core.task import TaskKind
 from nbray.local.tasks import ActorTarget
 from nbray.object_ref import ObjectRef, ObjectRefGenerator
-from nbray.options import ActorOptions, TaskOptions
+from nbray.options import ActorOptions, TaskOptions, with_generator_default
 from nbray.serialization import FunctionBlob
 
 _METHOD_OPTIONS = "__nbray_method_options__"
@@ -196,8 +196,6 @@ def _method_table(cls: type) -> dict[str, dict[str, Any]]:
             continue
         is_plain = inspect.isfunction(inspect.getattr_static(cls, name))  # so it takes self
         check = ArgumentCheck.of(member, f"{cls.__name__}.{name}", drop_first=is_plain)
-        options = getattr(member, _METHOD_OPTIONS, {})
-        if inspect.isgeneratorfunction(member) and "num_returns" not in options:
-            options = {**options, "num_returns": "streaming"}  # Ray's default for generators
+        options = with_generator_default(member, getattr(member, _METHOD_OPTIONS, {}))
         table[name] = {**options, "check": check}
     return table

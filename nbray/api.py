@@ -19,7 +19,13 @@ from typing import Any, Protocol, TypeVar, overload
 from nbray import _current
 from nbray.actor import ActorClass, ActorHandle
 from nbray.object_ref import ObjectRef
-from nbray.options import ActorOptions, RuntimeConfig, TaskOptions, unknown_option
+from nbray.options import (
+    ActorOptions,
+    RuntimeConfig,
+    TaskOptions,
+    unknown_option,
+    with_generator_default,
+)
 from nbray.remote_function import RemoteFunction
 
 R = TypeVar("R")
@@ -363,8 +369,7 @@ def _make_remote(target: Any, options: dict[str, Any]) -> RemoteFunction | Actor
         return ActorClass(target, ActorOptions().updated(**options))
     if not callable(target):
         raise TypeError(f"@nbray.remote applies to functions, got {type(target).__name__}.")
-    if inspect.isgeneratorfunction(target) and "num_returns" not in options:
-        options = {**options, "num_returns": "streaming"}  # Ray's default for generators
+    options = with_generator_default(target, options)
     return RemoteFunction(target, TaskOptions().updated(**options))
 
 

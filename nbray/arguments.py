@@ -18,10 +18,10 @@ class ArgumentCheck:
     only, the right number of them), `Signature.bind` otherwise. It travels with actor handles
     as names and kinds only: the defaults themselves may not pickle."""
 
-    __slots__ = ("_fewest", "_most", "_name", "_signature")
+    __slots__ = ("_fewest", "_most", "_name", "_signature", "_spec")
 
     def __init__(self, name: str, spec: _Spec) -> None:
-        self._name = name
+        self._name, self._spec = name, spec
         self._signature = inspect.Signature(
             [
                 inspect.Parameter(p, inspect._ParameterKind(kind), default=... if d else _EMPTY)
@@ -63,8 +63,4 @@ class ArgumentCheck:
             ) from None
 
     def __reduce__(self) -> tuple[Any, ...]:
-        spec = tuple(
-            (p.name, int(p.kind), p.default is not p.empty)
-            for p in self._signature.parameters.values()
-        )
-        return ArgumentCheck, (self._name, spec)
+        return ArgumentCheck, (self._name, self._spec)

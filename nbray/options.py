@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 import json
 import math
 import os
@@ -14,6 +15,15 @@ from nbray.core.gpus import check_request
 from nbray.core.resources import Resources
 
 STREAMING = "streaming"
+
+
+def with_generator_default(function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """A generator function (or method) streams unless told otherwise, as in Ray."""
+    if inspect.isgeneratorfunction(function) and "num_returns" not in options:
+        return {**options, "num_returns": STREAMING}
+    return options
+
+
 DYNAMIC = "dynamic"  # the older API: one ref to a DynamicObjectRefGenerator of refs
 MAX_RETURNS = 10_000  # more refs than any task returns: a guard against typos like 2**63
 

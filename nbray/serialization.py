@@ -56,14 +56,16 @@ def record_contained_ref(object_id: ObjectId) -> None:
 
 
 @contextmanager
-def _collecting_refs() -> Iterator[list[ObjectId]]:
-    outer = getattr(_collector, "ids", None)
-    found: list[ObjectId] = []
-    _collector.ids = found
+def _collecting(kind: str) -> Iterator[list[Any]]:
+    """What the pickling meanwhile notes under `kind` ("ids": the refs a value holds, "files":
+    the files its code comes from); an outer collection gets it too."""
+    outer = getattr(_collector, kind, None)
+    found: list[Any] = []
+    setattr(_collector, kind, found)
     try:
         yield found
     finally:
-        _collector.ids = outer
+        setattr(_collector, kind, outer)
         if outer is not None:
             outer.extend(found)
 
@@ -99,9 +101,9 @@ def _reduce_code(code: types.CodeType) -> tuple[Any, ...]:
     most of all (cloudpickle >= 3.1.3 replaces it by "<dynamic-code>", and with it a traceback's
     `Cell In[N], line L`), its nested code objects' too. The driver and its workers run the same
     interpreter, so marshal's per-version format is no constraint."""
-    files: set[str] | None = getattr(_collector, "files", None)
+    files: list[str] | None = getattr(_collector, "files", None)
     if files is not None:
-        files.add(code.co_filename)
+        files.append(code.co_filename)
     return marshal.loads, (marshal.dumps(code),)
 
 
@@ -129,7 +131,7 @@ def serialize(value: Any, what: str = "value") -> Serialized:
         return Serialized(pickle.dumps(value, protocol=5))
     buffers: list[pickle.PickleBuffer] = []
     try:
-        with _collecting_refs() as contained:
+        with _collecting("ids") as contained:
             data = _dumps(value, buffers.append)
     except Exception as error:
         raise _serialization_error(value, what, error) from error
@@ -209,22 +211,11 @@ def _pickles(value: Any) -> bool:
     return True
 
 
-@contextmanager
-def _collecting_files() -> Iterator[set[str]]:
-    """The file names of the code objects pickled meanwhile."""
-    found: set[str] = set()
-    _collector.files = found
-    try:
-        yield found
-    finally:
-        _collector.files = None
-
-
-def in_memory_sources(filenames: set[str]) -> dict[str, list[str]]:
+def in_memory_sources(filenames: list[str]) -> dict[str, list[str]]:
     """The lines of the files among `filenames` that exist only in memory (notebook cells,
     `%%remote` bodies), so that tracebacks in workers show their code too."""
     sources = {}
-    for filename in filenames:
+    for filename in dict.fromkeys(filenames):
         if filename and not os.path.exists(filename):
             lines = linecache.getlines(filename)
             if lines:
@@ -258,7 +249,7 @@ class FunctionBlob(NamedTuple):
     @classmethod
     def export(cls, function: Callable[..., Any], name: str) -> FunctionBlob:
         try:
-            with _collecting_refs() as captured, _collecting_files() as files:
+            with _collecting("ids") as captured, _collecting("files") as files:
                 pickled = _dumps(function, None)
             # The sources go beside the function, for the worker to know them before it loads it.
             data = pickle.dumps((pickled, in_memory_sources(files)), protocol=5)

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -288,12 +288,8 @@ class SchedulerState:
             )
         if task.spec.kind is TaskKind.ACTOR_CREATION:
             self._actor_is_alive(self._actors[task.spec.task_id])
-        created = []
         results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)
-        for oid, size, contained in results:
-            self._objects[oid].size = size
-            self._refs.set_contents(oid, contained)
-            created.append(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
+        created = self._record_results(task, results, event.time)
         self._emit(StoreValues(task.spec.return_ids, event.values))
         self._transition(task, TaskState.FINISHED, "returned", event.time)
         self._published += created  # after TaskFinished
@@ -347,12 +343,26 @@ class SchedulerState:
             return
         ids = task.spec.return_ids[: len(made)]
         self._emit(StoreValues(ids, tuple(value for value, _, _ in made)))
-        for oid, (_, size, contained) in zip(ids, made, strict=True):
+        made_ids = zip(ids, made, strict=True)
+        results = ((oid, size, contained) for oid, (_, size, contained) in made_ids)
+        for created in self._record_results(task, results, event.time):
+            self._resolve(created.object_id, ObjectState.READY, None, event.time)
+            self._publish(created)
+        task.made = len(made)
+
+    def _record_results(
+        self,
+        task: _Task,
+        results: Iterable[tuple[ObjectId, int, tuple[ObjectId, ...]]],
+        time: float,
+    ) -> list[ev.ObjectCreated]:
+        """Sizes and contents of the values a task made; the facts to publish about them."""
+        created = []
+        for oid, size, contained in results:
             self._objects[oid].size = size
             self._refs.set_contents(oid, contained)
-            self._resolve(oid, ObjectState.READY, None, event.time)
-            self._publish(ev.ObjectCreated(oid, size, event.time, contained, event.task_id))
-        task.made = len(made)
+            created.append(ev.ObjectCreated(oid, size, time, contained, task.spec.task_id))
+        return created
 
     def _on_time_reached(self, event: ev.TimeReached) -> None:
         pass  # what is due now, `_schedule` decides after every step
@@ -675,9 +685,10 @@ class SchedulerState:
 
     def _give_back_queued(self, worker: _Worker, cause: str, time: float) -> None:
         """The task queued on a worker that stops will not run there: ready again."""
-        if worker.queued is not None:
-            self._transition(self._tasks[worker.queued], TaskState.READY, cause, time)
-        if worker.queued is not None:  # a dead worker, already out of the table
+        if worker.queued is None:
+            return
+        self._transition(self._tasks[worker.queued], TaskState.READY, cause, time)
+        if worker.queued is not None:  # a dead worker, out of the table: not cleared by that
             worker.queued = None
             self._num_queued -= 1
 
@@ -903,8 +914,8 @@ class SchedulerState:
             self._emit(InterruptTask(worker_id, queued.spec.task_id))
             self._transition(queued, TaskState.READY, "taken back for an idle worker", time)
             wanted -= 1
-        already_due = self._wake_at is not None and time < self._wake_at <= (due or 0.0)
-        if due is not None and not already_due:
+        pending = self._wake_at if self._wake_at is not None and self._wake_at > time else None
+        if due is not None and (pending is None or due < pending):
             self._wake_at = due
             self._emit(WakeAt(due))  # an idle worker must not wait for an event that never comes
 
