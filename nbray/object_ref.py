@@ -60,11 +60,17 @@ class ObjectRef(Generic[R]):
 
     def __init__(
         self,
-        object_id: ObjectId,
+        object_id: ObjectId | bytes,
         origin: str = "",
         task_id: TaskId | None = None,
         tracker: RefTracker | None = None,
     ) -> None:
+        if type(object_id) is not int:  # Ray's ObjectRef(ref.binary()): a ref passed by hand
+            self._tracker = None  # for __del__, should the bytes be refused
+            object_id = _id_from_binary(object_id)
+            tracker = tracker or _tracker
+            if tracker is not None:  # it counts like any other, while the object lives
+                tracker.acquire(object_id)
         # The tracker to tell when this ref is gone, not its bound `release`: that would be
         # one more object per ref for the garbage collector to track.
         self._id = object_id
@@ -111,6 +117,18 @@ class ObjectRef(Generic[R]):
     def hex(self) -> str:
         return f"{self._id:016x}"
 
+    def binary(self) -> bytes:
+        """The id as bytes: `ObjectRef(ref.binary())` names the same object (as in Ray)."""
+        return self._id.to_bytes(_ID_BYTES, "big")
+
+    @classmethod
+    def from_binary(cls, binary: bytes) -> ObjectRef[Any]:
+        return cls(binary)
+
+    @classmethod
+    def from_hex(cls, hex_id: str) -> ObjectRef[Any]:
+        return cls(bytes.fromhex(hex_id))
+
     def __hash__(self) -> int:
         return hash(self._id)
 
@@ -128,6 +146,18 @@ class ObjectRef(Generic[R]):
     def __del__(self) -> None:
         if self._tracker is not None:
             self._tracker.release(self._id)
+
+
+_ID_BYTES = 8
+
+
+def _id_from_binary(binary: object) -> ObjectId:
+    if not isinstance(binary, bytes) or len(binary) != _ID_BYTES:
+        raise TypeError(
+            f"ObjectRef() takes an object id: the {_ID_BYTES} bytes of ref.binary() (or use "
+            f"ObjectRef.from_hex(ref.hex())), not {type(binary).__name__} {binary!r:.60}."
+        )
+    return ObjectId(int.from_bytes(binary, "big"))
 
 
 def _borrowed_ref(object_id: ObjectId, origin: str, task_id: TaskId | None) -> ObjectRef[Any]:

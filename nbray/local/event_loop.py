@@ -225,7 +225,19 @@ class EventLoop:
     # ---- messages from workers become events ---------------------------------------------
 
     def _from_worker(self, worker: WorkerProcess, pidfd_fired: bool) -> list[ev.Event]:
-        events = [self._translate(worker.worker_id, m) for m in self._pool.read(worker)]
+        try:
+            messages = self._pool.read(worker)
+        except protocol.BadMessage as error:  # the pool stopped it: its death follows
+            messages = error.before
+            self._report_refused(worker, error)
+        events = []
+        for message in messages:
+            try:
+                events.append(self._translate(worker.worker_id, message))
+            except protocol.BadMessage as error:  # well-formed, but not what nbray would send
+                self._pool.refuse(worker)
+                self._report_refused(worker, error)
+                break
         if pidfd_fired:  # its last messages (read above) come before its death
             exit_code = self._pool.reap(worker)
             self._requests = [r for r in self._requests if r.worker_id != worker.worker_id]
@@ -233,6 +245,13 @@ class EventLoop:
                 self._runtime.store.free(offset)  # it died writing them
             events.append(ev.WorkerDied(worker.worker_id, exit_code, time.time()))
         return [e for e in events if e is not None]
+
+    def _report_refused(self, worker: WorkerProcess, error: protocol.BadMessage) -> None:
+        self._runtime.report(
+            f"nbray: worker {worker.worker_id} (pid {worker.process.pid}) was stopped: its "
+            f"channel carried something that is not an nbray message: {error}. Its task, if "
+            "any, counts as crashed. Did a task hand its descriptors to another program?\n"
+        )
 
     def _translate(self, worker_id: WorkerId, message: Any) -> ev.Event | None:
         now = time.time()
@@ -294,13 +313,19 @@ class EventLoop:
     # ---- blocks of the arena lent to workers ---------------------------------------------
 
     def _allocate(self, worker_id: WorkerId, message: protocol.Allocate) -> None:
-        offset = self._runtime.allocate(message.size)
+        size, capacity = message.size, self._runtime.store.capacity
+        offset = self._runtime.allocate(size) if 0 < size <= capacity else None
         why = ""
         if offset is None:
+            cause = (
+                "it is larger than the whole store"
+                if size > capacity
+                else "what it holds is in use, so none could be spilled"
+            )
             why = (
-                f"The object store cannot take a value of {message.size / 2**20:,.1f} MiB made in "
-                "a task: what it holds is in use, so none could be spilled. Start nbray with a "
-                "larger store (nbray.init(object_store_memory=...)) or return smaller results."
+                f"The object store cannot take a value of {size / 2**20:,.1f} MiB made in a task: "
+                f"{cause} ({capacity / 2**20:,.1f} MiB). Start nbray with a larger store "
+                "(nbray.init(object_store_memory=...)) or return smaller results."
             )
         else:
             self._blocks_in_flight.setdefault(worker_id, set()).add(offset)
@@ -309,13 +334,18 @@ class EventLoop:
     def _settle_blocks(self, worker_id: WorkerId, message: Any, task_ended: bool) -> None:
         """Blocks a worker wrote become objects; at the end of a task, the blocks it was lent
         but did not deliver (it failed while placing its results) are freed."""
-        in_flight = self._blocks_in_flight.get(worker_id)
-        if not in_flight:
-            return
         values = message.values if isinstance(message, protocol.TaskDone) else ()
         if isinstance(message, (protocol.PutObject, protocol.Yielded)):
             values = (message.value,)
-        in_flight.difference_update(v.offset for v in values if isinstance(v, InStore))
+        in_flight = self._blocks_in_flight.get(worker_id)
+        delivered = [v.offset for v in values if type(v) is InStore]
+        if not in_flight:
+            if delivered:
+                raise protocol.BadMessage("it names blocks of the object store it was not lent")
+            return
+        if not in_flight.issuperset(delivered):
+            raise protocol.BadMessage("it names blocks of the object store it was not lent")
+        in_flight.difference_update(delivered)
         if task_ended:
             for offset in in_flight:
                 self._runtime.store.free(offset)

@@ -4,18 +4,27 @@ Each message is one pickled NamedTuple (protocol 5; values inside are already `S
 prefixed by its length, over one end of a socketpair (`Channel`). Reads are buffered: the event
 loop takes every message a worker has sent in one `recv`, which matters when thousands of short
 tasks end per second.
+
+The driver reads what workers send with `from_worker`, an unpickler that builds nbray's message
+types and plain data only: a pickle that names any other class or function (a payload written on
+the channel by something that is not an nbray worker) is refused as a `BadMessage`, never run.
+The values inside messages stay pickled (`Serialized`) until the user's own thread reads them.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import pickle
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.ids import ObjectId, TaskId
 from nbray.core.task import ErrorInfo, TaskSpec
+from nbray.local.object_store import InStore
 from nbray.local.tasks import TaskBody
 from nbray.serialization import FunctionBlob, Serialized
 
@@ -149,6 +158,15 @@ class HoldsChanged(NamedTuple):
     deltas: tuple[tuple[ObjectId, int], ...]
 
 
+class BadMessage(Exception):
+    """What arrived on a channel is not a message of nbray's. `before`: the messages that came
+    ahead of it (well-formed); nothing after it is read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.before: list[Any] = []
+
+
 INTERRUPT = struct.Struct("<Q")  # a task id on a worker's interrupt pipe
 _LENGTH = struct.Struct("<Q")
 _CHUNK = 1 << 16
@@ -162,8 +180,9 @@ class Channel:
     (blocking) and `receive_ready` (never blocks) from one thread at a time.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, loads: Callable[[Any], Any] | None = None) -> None:
         self._socket = sock
+        self._loads = loads or _read_message  # `from_worker` where the peer is a worker
         self._buffer = bytearray()  # the start of a message not all arrived yet
         self._parsed: deque[Any] = deque()
         self.at_eof = False  # the peer closed its end (messages before that are still read)
@@ -225,9 +244,68 @@ class Channel:
                 end = start + _LENGTH.size + length
                 if len(buffer) < end:
                     break
-                self._parsed.append(_from_wire(pickle.loads(view[start + _LENGTH.size : end])))
+                try:
+                    message = self._loads(view[start + _LENGTH.size : end])
+                except BadMessage as error:
+                    self._refuse(error)
+                    raise
+                self._parsed.append(message)
                 start = end
         del buffer[:start]
+
+    def _refuse(self, error: BadMessage) -> None:
+        """Stop reading for good: the peer is not (or no longer) speaking nbray's protocol."""
+        error.before = list(self._parsed)
+        self._parsed.clear()
+        self.at_eof = True
+        self._buffer = bytearray()
+
+
+# ---- what the driver accepts from a worker --------------------------------------------------
+
+
+class _MessageUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        found = _message_types().get((module, name))
+        if found is None:
+            raise BadMessage(f"it names {module}.{name}, which is not part of nbray's protocol")
+        return found
+
+
+def from_worker(data: Any) -> Any:
+    """A message a worker sent, built from nbray's message types and plain data only, each
+    field of the type it must have (BadMessage otherwise)."""
+    try:
+        message = _from_wire(_MessageUnpickler(io.BytesIO(data)).load())
+    except BadMessage:
+        raise
+    except Exception as error:  # truncated, corrupt, or types that do not fit together
+        raise BadMessage(f"it is not a well-formed pickle ({error!r})") from None
+    fields = _FIELDS.get(type(message))
+    if fields is None:
+        raise BadMessage(f"a {type(message).__name__} is not something a worker sends")
+    if len(message) != len(fields) or not all(
+        check(value) for check, value in zip(fields, message, strict=True)
+    ):
+        raise BadMessage(f"a {type(message).__name__} with fields of the wrong types")
+    return message
+
+
+def _read_message(data: Any) -> Any:
+    return _from_wire(pickle.loads(data))
+
+
+@functools.cache
+def _message_types() -> dict[tuple[str, str], Any]:
+    from nbray.core import task
+    from nbray.core.resources import Resources
+
+    types = [
+        WorkerReady, TaskError, GetObjects, WaitObjects, PutObject, Yielded, Output, Allocate,
+        SubmitTask, Bounced, HoldsChanged, TaskBody, FunctionBlob, Serialized, InStore,
+        task.TaskSpec, task.ErrorInfo, task.ErrorKind, task.TaskKind, Resources,
+    ]  # fmt: skip
+    return {(t.__module__, t.__qualname__): t for t in types}
 
 
 # ---- the two messages of every task travel as plain tuples ---------------------------------
@@ -274,3 +352,70 @@ def _from_wire(wire: Any) -> Any:
         return ExecuteTask(task_id, name, body, resolved, gpu_ids)
     _, task_id, values = wire
     return TaskDone(task_id, tuple(Serialized(*v) if type(v) is tuple else v for v in values))
+
+
+# ---- the fields of each message a worker sends, checked as it arrives ------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_ids(value: Any) -> bool:
+    return type(value) is tuple and all(type(i) is int for i in value)
+
+
+def _is_serialized(value: Any) -> bool:
+    return (
+        type(value) is Serialized
+        and type(value.data) in (bytes, bytearray)
+        and type(value.buffers) is tuple
+        and _is_ids(value.contained_ids)
+    )
+
+
+def _is_payload(value: Any) -> bool:
+    if type(value) is Serialized:
+        return _is_serialized(value)
+    return type(value) is InStore and all(_is_int(v) for v in value[:3]) and _is_ids(value[3])
+
+
+def _is_timeout(value: Any) -> bool:
+    return value is None or (type(value) in (int, float) and value == value)  # not NaN
+
+
+def _of(*types: type) -> Callable[[Any], bool]:
+    return lambda value: type(value) in types
+
+
+def _each(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: type(value) is tuple and all(check(v) for v in value)
+
+
+def _is_delta(value: Any) -> bool:
+    return type(value) is tuple and len(value) == 2 and _is_ids(value)
+
+
+def _is_submission(value: Any) -> bool:
+    return type(value) is TaskSpec and _is_int(value.task_id) and _is_ids(value.return_ids)
+
+
+def _is_body(value: Any) -> bool:
+    return type(value) is TaskBody and type(value.function) is FunctionBlob
+
+
+_FIELDS: dict[type, tuple[Callable[[Any], bool], ...]] = {
+    WorkerReady: (_is_int,),
+    TaskDone: (_is_int, _each(_is_payload)),
+    TaskError: (_is_int, _of(ErrorInfo), _is_serialized,
+                _each(_is_serialized)),
+    GetObjects: (_is_int, _is_ids, _is_timeout, _of(bool)),
+    WaitObjects: (_is_int, _is_ids, _is_int, _is_timeout),
+    PutObject: (_is_int, _is_payload),
+    Yielded: (_is_int, _is_int, _is_payload),
+    Output: (_of(int, type(None)), _of(str), _of(str)),
+    Allocate: (_is_int, _is_int),
+    SubmitTask: (_is_submission, _is_body),
+    Bounced: (_is_int,),
+    HoldsChanged: (_each(_is_delta),),
+}  # fmt: skip

@@ -52,6 +52,8 @@ _CANCELLED = "task cancelled by nbray.cancel"
 def main(argv: list[str]) -> None:
     global _interrupts_fd
     channel_fd, parent_pid, store_fd, store_capacity, _interrupts_fd = map(int, argv[1:6])
+    for fd in (channel_fd, store_fd, _interrupts_fd):  # passed to us: to nothing a task starts
+        os.set_inheritable(fd, False)
     os.set_blocking(_interrupts_fd, False)
     # One write per line, so lines of workers printing at once never interleave mid-line: also
     # under PYTHONUNBUFFERED / -u, whose write-through would write a line's newline apart.

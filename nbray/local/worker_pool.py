@@ -65,7 +65,7 @@ class ProcessPool:
         process = subprocess.Popen(command, pass_fds=passed, stdin=subprocess.DEVNULL, env=env)
         theirs.close()
         os.close(interrupts_read)
-        channel = protocol.Channel(ours)
+        channel = protocol.Channel(ours, protocol.from_worker)
         pidfd = os.pidfd_open(process.pid)
         self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd, interrupts)
         self.generation += 1
@@ -122,7 +122,9 @@ class ProcessPool:
         return found
 
     def read(self, worker: WorkerProcess) -> list[Any]:
-        """Every message the worker has sent so far (its channel closes at EOF)."""
+        """Every message the worker has sent so far (its channel closes at EOF). Something on
+        the channel that is not an nbray message stops the worker and raises BadMessage (with
+        the messages before it)."""
         channel = worker.channel
         if channel is None:
             return []
@@ -131,9 +133,17 @@ class ProcessPool:
         except OSError:
             messages = []
             channel.at_eof = True
+        except protocol.BadMessage:
+            self.refuse(worker)
+            raise
         if channel.at_eof:
             self._close_channel(worker)
         return messages
+
+    def refuse(self, worker: WorkerProcess) -> None:
+        """Stop a worker whose channel carried what nbray would not send; read no more of it."""
+        _signal(worker, signal.SIGKILL)
+        self._close_channel(worker)
 
     def reap(self, worker: WorkerProcess) -> int | None:
         """Forget a worker whose pidfd fired; its exit code (negative: killed by that signal)."""

@@ -111,6 +111,27 @@ def test_object_ref_is_hashable_comparable_and_readable(ray: Any) -> None:
     assert ref.task_id() is not None and ray.put(1).task_id() is None
 
 
+@nbray.remote
+def by_hand(binaries: list[bytes]) -> tuple[list[Any], int]:
+    """Rebuild refs from their bytes (Ray's way of passing refs out of band), then use them."""
+    refs = [nbray.ObjectRef(b) for b in binaries]
+    ready, _ = nbray.wait(refs, num_returns=len(refs), timeout=60)
+    return nbray.get(refs), len(ready)
+
+
+def test_a_ref_rebuilt_from_its_bytes_names_the_same_object(ray: Any) -> None:
+    ref = ray.put("value")
+    assert ray.ObjectRef(ref.binary()) == ref == ray.ObjectRef.from_hex(ref.hex())
+    assert ray.get(ray.ObjectRef(ref.binary())) == "value"
+    two = add.remote(2)  # held here: a ref's bytes alone do not keep its object
+    assert ray.get(by_hand.remote([ref.binary(), two.binary()])) == (["value", 2], 2)
+    with pytest.raises(TypeError, match=r"ref\.binary\(\)"):
+        ray.ObjectRef("not bytes")
+    with pytest.raises(ObjectLostError):  # nothing by that id
+        ray.get(by_hand.remote([bytes(8)]))
+    assert ray.get(add.remote(1)) == 1  # and the runtime is fine
+
+
 def test_put_of_a_ref_and_unpicklable_values_are_refused_with_the_culprit_named(ray: Any) -> None:
     with pytest.raises(TypeError, match="put"):
         ray.put(ray.put(1))
