@@ -74,6 +74,7 @@ class StoreError:
     object_ids: tuple[ObjectId, ...]
     error: ErrorInfo
     value: object = None
+    task_name: str = ""
 
 
 @dataclass(slots=True)

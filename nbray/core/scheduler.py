@@ -555,7 +555,7 @@ class SchedulerState:
 
     def _transition_any_cancelled(self, task: _Task, time: float) -> None:
         error = ErrorInfo(ErrorKind.CANCELLED, f"Task {task.spec.name} was cancelled.")
-        self._emit(StoreError(task.spec.return_ids, error))
+        self._emit(StoreError(task.spec.return_ids, error, None, task.spec.name))
         self._publish(ev.TaskCancelled(task.spec.task_id, time))
         self._release_worker(task, time)
         for oid in task.spec.return_ids:
@@ -565,7 +565,7 @@ class SchedulerState:
         error = task.error
         assert error is not None, "a move to FAILED needs the error"
         failed = task.spec.return_ids[task.made :]  # all, unless a generator made some first
-        self._emit(StoreError(failed, error, task.error_value))
+        self._emit(StoreError(failed, error, task.error_value, task.spec.name))
         self._publish(ev.TaskFailed(task.spec.task_id, task.worker, error, time))
         self._release_worker(task, time)
         for oid in failed:

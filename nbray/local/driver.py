@@ -16,12 +16,11 @@ from typing import Any, TypeVar
 from nbray.core import events as ev
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId
 from nbray.core.scheduler import Snapshot
-from nbray.core.task import TaskState
+from nbray.core.task import ErrorKind, TaskState
 from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
     ObjectStoreFullError,
-    TaskCancelledError,
     raisable,
 )
 from nbray.local.object_store import (
@@ -119,7 +118,7 @@ class Driver:
             if isinstance(entry, StoredError):
                 entry.fetched = True
                 if not return_exceptions:
-                    raise raisable(entry.error)
+                    raise raisable(entry.error())
         if len(ready) < len(ids):
             waiting = len(ids) - len(ready)
             raise GetTimeoutError(
@@ -127,7 +126,7 @@ class Driver:
                 "Raise the timeout, or use nbray.wait to take the results that are ready."
             )
         return [
-            raisable(e.error) if isinstance(e, StoredError) else self._read(oid)
+            raisable(e.error()) if isinstance(e, StoredError) else self._read(oid)
             for oid, e in zip(ids, entries, strict=True)
         ]
 
@@ -159,7 +158,7 @@ class Driver:
     def ref_state(self, ref: ObjectRef[Any]) -> RefState:
         entry = self.table.lookup(ref.id)
         if isinstance(entry, StoredError):
-            cancelled = isinstance(entry.error, TaskCancelledError)
+            cancelled = entry.info.kind is ErrorKind.CANCELLED
             return RefState.CANCELLED if cancelled else RefState.FAILED
         if entry is not None:
             return RefState.FINISHED
@@ -185,7 +184,7 @@ class Driver:
         if not isinstance(entry, StoredError):
             return None
         entry.fetched = True  # looked at: handled
-        return raisable(entry.error)
+        return raisable(entry.error())
 
     def wait(
         self, refs: Sequence[ObjectRef[Any]], num_returns: int, timeout: float | None
@@ -249,7 +248,7 @@ class Driver:
         self.store.close()
         self.table.close()
         for error in self.table.unfetched_errors():
-            self.runtime.report(describe_unhandled(error.error))
+            self.runtime.report(describe_unhandled(error))
 
     # ---- the object store ----------------------------------------------------------------
 

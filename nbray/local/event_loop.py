@@ -381,7 +381,7 @@ class EventLoop:
                 errors[oid] = serialize(ObjectLostError(f"Object {format_id(oid)} does not exist."))
             elif isinstance(entry, StoredError):
                 entry.fetched = True
-                errors[oid] = serialize(entry.error)
+                errors[oid] = entry.wire()
             elif entry is not None:
                 values[oid] = entry
         if isinstance(message, protocol.WaitObjects):

@@ -18,18 +18,75 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nbray.core.ids import ObjectId, TaskId
-from nbray.exceptions import GetTimeoutError, RayError
+from nbray.core.task import ErrorInfo, ErrorKind
+from nbray.exceptions import (
+    ActorDiedError,
+    GetTimeoutError,
+    ObjectLostError,
+    RayError,
+    RayTaskError,
+    TaskCancelledError,
+    TaskUnschedulableError,
+    WorkerCrashedError,
+    WorkersCannotStartError,
+)
 from nbray.local.object_store import InStore, Spilled
-from nbray.serialization import Serialized
+from nbray.serialization import Serialized, deserialize, serialize
+
+ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
+    ErrorKind.WORKER_CRASHED: WorkerCrashedError,
+    ErrorKind.CANCELLED: TaskCancelledError,
+    ErrorKind.UNSCHEDULABLE: TaskUnschedulableError,
+    ErrorKind.OBJECT_LOST: ObjectLostError,
+    ErrorKind.WORKERS_CANNOT_START: WorkersCannotStartError,
+    ErrorKind.ACTOR_DIED: ActorDiedError,
+}
 
 
 @dataclass(slots=True)
 class StoredError:
-    """A failure stored as an object's value: raising it is what `get` does."""
+    """A failure stored as an object's value: raising it is what `get` does.
 
-    error: RayError
+    A task's exception stays as its worker pickled it until a caller asks for it: unpickling
+    runs the user's code (a slow or exiting `__reduce__`), so it happens on the caller's thread,
+    never on the runtime's; `info` has the plain facts (type, message, traceback) for the rest.
+    """
+
+    info: ErrorInfo
+    pickled: Serialized | None  # the exception, as its worker pickled it
+    task_name: str
     reportable: bool  # an original failure (not a copy, not a cancellation) worth reporting
     fetched: bool = False
+    _error: RayError | None = None
+
+    def error(self) -> RayError:
+        """The stored exception (unpickled once, at the first call: on the caller's thread)."""
+        if self._error is None:
+            self._error = self._load()
+        return self._error
+
+    def wire(self) -> Serialized:
+        """The exception to send to a worker, still pickled if it came from one."""
+        return self.pickled if self.pickled is not None else serialize(self._from_info())
+
+    def _load(self) -> RayError:
+        if self.pickled is None:
+            return self._from_info()
+        try:
+            error = deserialize(self.pickled)
+        except BaseException as why:  # its class is missing here, or its unpickling raised
+            # (even SystemExit or KeyboardInterrupt: it must not exit or interrupt the caller)
+            return self._from_info(f" (it could not be unpickled here: {why!r})")
+        if not isinstance(error, RayError):
+            return self._from_info(f" (it unpickled as {type(error).__name__}, not an error)")
+        return error
+
+    def _from_info(self, note: str = "") -> RayError:
+        info = self.info
+        if info.kind is ErrorKind.TASK_ERROR:
+            message = info.message + note
+            return RayTaskError(self.task_name, info.traceback, None, info.type_name, message)
+        return ERROR_TYPES.get(info.kind, RayError)(info.message + note)
 
 
 Entry = Serialized | InStore | Spilled | StoredError

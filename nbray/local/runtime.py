@@ -17,22 +17,15 @@ from nbray.core import events as ev
 from nbray.core import instructions as ins
 from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
-from nbray.core.task import ErrorInfo, ErrorKind, TaskSpec
+from nbray.core.task import ErrorKind, TaskSpec
 from nbray.exceptions import (
-    ActorDiedError,
-    ObjectLostError,
     RayError,
-    RayTaskError,
-    TaskCancelledError,
-    TaskUnschedulableError,
-    WorkerCrashedError,
-    WorkersCannotStartError,
 )
 from nbray.local.object_store import INLINE_LIMIT, InStore, ObjectStore, Payload, Spilled
-from nbray.local.object_table import ObjectTable, StoredError
+from nbray.local.object_table import ERROR_TYPES, ObjectTable, StoredError
 from nbray.local.tasks import TaskBody
 from nbray.options import RuntimeConfig
-from nbray.serialization import Serialized, deserialize
+from nbray.serialization import Serialized
 
 Subscriber = Callable[[ev.Event], None]
 
@@ -55,14 +48,6 @@ class WorkerPool(Protocol):
     ) -> None: ...
 
 
-_ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
-    ErrorKind.WORKER_CRASHED: WorkerCrashedError,
-    ErrorKind.CANCELLED: TaskCancelledError,
-    ErrorKind.UNSCHEDULABLE: TaskUnschedulableError,
-    ErrorKind.OBJECT_LOST: ObjectLostError,
-    ErrorKind.WORKERS_CANNOT_START: WorkersCannotStartError,
-    ErrorKind.ACTOR_DIED: ActorDiedError,
-}
 _REPORTABLE = frozenset({ErrorKind.TASK_ERROR, ErrorKind.WORKER_CRASHED, ErrorKind.UNSCHEDULABLE})
 
 
@@ -164,26 +149,18 @@ class Runtime:
                 self.store.free(value.offset)
 
     def _store_error(self, instruction: ins.StoreError) -> None:
-        entry = self._error_entry(instruction.error, instruction.value)
+        entry = self._error_entry(instruction)
         for oid in instruction.object_ids:
             self.table.store(oid, entry)
 
-    def _error_entry(self, info: ErrorInfo, value: object) -> StoredError:
+    def _error_entry(self, instruction: ins.StoreError) -> StoredError:
+        info, value = instruction.error, instruction.value
         if info.cause_object is not None:
             cause = self.table.lookup(info.cause_object)
-            if isinstance(cause, StoredError):
-                return StoredError(cause.error, reportable=False)
-        reportable = info.kind in _REPORTABLE
-        if isinstance(value, Serialized):
-            try:
-                return StoredError(deserialize(value), reportable)
-            except Exception:  # the exception's class cannot be loaded here: keep its text
-                pass
-        if info.kind is ErrorKind.TASK_ERROR:
-            return StoredError(
-                RayTaskError("", info.traceback, None, info.type_name, info.message), reportable
-            )
-        return StoredError(_ERROR_TYPES.get(info.kind, RayError)(info.message), reportable)
+            if isinstance(cause, StoredError):  # the same error, reported once (as the cause)
+                return StoredError(cause.info, cause.pickled, cause.task_name, reportable=False)
+        pickled = value if isinstance(value, Serialized) else None
+        return StoredError(info, pickled, instruction.task_name, info.kind in _REPORTABLE)
 
     def _free(self, instruction: ins.FreeObjects) -> None:
         for oid in instruction.object_ids:
@@ -193,7 +170,7 @@ class Runtime:
             elif isinstance(entry, Spilled):
                 self.store.discard(entry)
             elif isinstance(entry, StoredError) and entry.reportable and not entry.fetched:
-                self.report(describe_unhandled(entry.error))
+                self.report(describe_unhandled(entry))
 
     # ---- memory: on the runtime's thread, which knows who may be reading what -------------
 
@@ -237,12 +214,15 @@ class Runtime:
         return offset
 
 
-def describe_unhandled(error: RayError) -> str:
-    if isinstance(error, RayTaskError):
-        detail = f"{error.traceback_str.rstrip()}"
-        what = f"Task {error.function_name}" if error.function_name else "A task"
+def describe_unhandled(entry: StoredError) -> str:
+    """The report of an error nobody fetched, from its plain facts (on the runtime's thread:
+    nothing of the user's is unpickled)."""
+    info = entry.info
+    what = f"Task {entry.task_name}" if entry.task_name else "A task"
+    if info.kind is ErrorKind.TASK_ERROR:
+        detail = info.traceback.rstrip() or f"{info.type_name}: {info.message}"
     else:
-        detail, what = f"{type(error).__name__}: {error}", "A task"
+        detail = f"{ERROR_TYPES.get(info.kind, RayError).__name__}: {info.message}"
     return (
         f"nbray: {what} failed and nobody fetched its result, so here is its error "
         f"(call nbray.get on the ref to handle it yourself):\n{detail}\n"

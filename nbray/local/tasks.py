@@ -311,24 +311,36 @@ def _exactly(result: Any, num_returns: int, name: str, made: list[Any]) -> tuple
 
 
 def describe_failure(name: str, error: BaseException, retryable: bool = False) -> Raised:
-    """The error a task raised, as published data and as the value `get` will raise."""
+    """The error a task raised, as published data and as the value `get` will raise. Whatever
+    the exception does when described or pickled (a `__str__` that raises, a `__reduce__` that
+    exits), this returns: it is the task's error, never the worker's end."""
     text = _format_traceback(error)
     if isinstance(error, RayTaskError):  # a failed subtask: keep its original type and traceback
         text = f"{error.traceback_str.rstrip()}\n\nwhich failed task {name}:\n{text}"
         cause, type_name, message = error.cause, error.cause_type_name, error.cause_message
     else:
-        cause, type_name, message = error, type(error).__name__, str(error)
+        cause, type_name, message = error, type(error).__name__, _message_of(error)
     info = ErrorInfo(ErrorKind.TASK_ERROR, message, type_name, text, retryable=retryable)
     try:
         value = serialize(RayTaskError(name, text, cause, type_name, message))
-    except SerializationError:  # the exception itself cannot be pickled: keep its text
+    except BaseException:  # the exception itself cannot be pickled: keep its text
         value = serialize(RayTaskError(name, text, None, type_name, message))
     return Raised(info, value)
 
 
+def _message_of(error: BaseException) -> str:
+    try:
+        return str(error)
+    except BaseException as why:
+        return f"<its str() raised {type(why).__name__}>"
+
+
 def _format_traceback(error: BaseException) -> str:
     """The traceback without nbray's own frames: the user's code is what matters."""
-    summary = traceback.TracebackException.from_exception(error)
-    frames = [f for f in summary.stack if not f.filename.startswith(_NBRAY_DIR)]
-    summary.stack = traceback.StackSummary.from_list(frames)
-    return "".join(summary.format())
+    try:
+        summary = traceback.TracebackException.from_exception(error)
+        frames = [f for f in summary.stack if not f.filename.startswith(_NBRAY_DIR)]
+        summary.stack = traceback.StackSummary.from_list(frames)
+        return "".join(summary.format())
+    except BaseException as why:  # the exception's own code raised while being described
+        return f"{type(error).__name__} (its traceback could not be formatted: {why!r})\n"

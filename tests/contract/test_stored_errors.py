@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import traceback
 from typing import Any
 
@@ -54,3 +56,51 @@ def test_a_failed_get_keeps_none_of_the_objects_it_was_given(local_ray: Any) -> 
     del big
     assert frees.wait_freed(big_id)
     frees.unsubscribe()
+
+
+# ---- a task's exception is unpickled by the caller that fetches it, not by the runtime ---------
+
+_gate = threading.Event()  # in the driver: held shut while a slow unpickling must not stall others
+
+
+def _unpickle_slowly(message: str) -> Exception:
+    assert _gate.wait(60), "the gate was never opened"
+    return ValueError(message)
+
+
+class SlowToUnpickle(Exception):
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _unpickle_slowly, ("slow",)
+
+
+class ExitsWhenUnpickled(Exception):
+    def __reduce__(self) -> tuple[Any, ...]:
+        return sys.exit, (4,)
+
+
+@nbray.remote
+def raise_(error: type[Exception]) -> None:
+    raise error()
+
+
+@nbray.remote
+def one() -> int:
+    return 1
+
+
+def test_an_exception_slow_to_unpickle_stalls_no_other_task(ray: Any) -> None:
+    _gate.clear()
+    slow = raise_.remote(SlowToUnpickle)
+    nbray.wait([slow], timeout=60)  # it failed; nobody has unpickled its exception yet
+    assert ray.get([one.remote() for _ in range(4)], timeout=30) == [1] * 4
+    _gate.set()
+    with pytest.raises(ValueError, match="slow"):
+        ray.get(slow)
+
+
+def test_an_exception_that_exits_when_unpickled_is_an_error_not_an_exit(ray: Any) -> None:
+    ref = raise_.remote(ExitsWhenUnpickled)
+    with pytest.raises(RayTaskError, match=r"ExitsWhenUnpickled.*could not be unpickled"):
+        ray.get(ref)
+    assert isinstance(ref.exception(), RayTaskError)
+    assert ray.get(one.remote()) == 1  # the runtime lives on

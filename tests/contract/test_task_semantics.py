@@ -51,6 +51,34 @@ def test_retry_exceptions(ray: Any, tmp_path: Path, retry_exceptions: Any, retri
             ray.get(ref)
 
 
+class Indescribable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no words")
+
+
+class Unpicklable(Exception):
+    def __reduce__(self) -> Any:
+        raise SystemExit("not like this")
+
+
+@nbray.remote
+def raise_once(log: str, error: type[Exception]) -> None:
+    with open(log, "a") as file:  # one line per run: a retry would add one
+        file.write("ran\n")
+    raise error()
+
+
+@pytest.mark.parametrize("error", [Indescribable, Unpicklable])
+def test_an_exception_that_breaks_when_described_is_the_tasks_error_not_a_crash(
+    ray: Any, tmp_path: Path, error: type[Exception]
+) -> None:
+    log = tmp_path / "runs"
+    with pytest.raises(RayTaskError, match=error.__name__):
+        ray.get(raise_once.remote(str(log), error))
+    assert log.read_text() == "ran\n"  # once: an application error is not retried
+    assert ray.get(double.remote(2)) == 4
+
+
 def test_retry_exceptions_is_checked(ray: Any) -> None:
     with pytest.raises(TypeError, match="retry_exceptions"):
         double.options(retry_exceptions=["ValueError"])

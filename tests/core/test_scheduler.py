@@ -606,7 +606,7 @@ def test_a_generator_that_raised_keeps_the_values_it_made_first() -> None:
     out = h.handle(ev.TaskRaised(spec.task_id, worker, error, b"error", h.now(), made))
     first, second, third = spec.return_ids
     assert StoreValues((first, second), ("first", "second")) in out
-    assert of_type(out, StoreError) == [StoreError((third,), error, b"error")]
+    assert of_type(out, StoreError) == [StoreError((third,), error, b"error", "gen")]
     assert [h.state.object_state(oid) for oid in spec.return_ids] == [
         ObjectState.READY,
         ObjectState.READY,

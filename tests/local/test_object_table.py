@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -9,9 +11,10 @@ from typing import Any
 import pytest
 
 from nbray.core.ids import IdAllocator, ObjectId
-from nbray.exceptions import RayError
+from nbray.core.task import ErrorInfo, ErrorKind
+from nbray.exceptions import RayError, RayTaskError
 from nbray.local.object_table import ObjectTable, StoredError
-from nbray.serialization import serialize
+from nbray.serialization import Serialized, serialize
 
 IDS = IdAllocator()
 
@@ -78,7 +81,7 @@ def test_an_error_wakes_a_waiter_that_asked_for_it() -> None:
     registered = _announcing_registration(table)
     thread, outcome = _in_thread(lambda: table.wait_ready([a, b], 2, None, wake_on_error=True))
     assert registered.wait(10)
-    table.store(b, StoredError(RayError("boom"), reportable=True))
+    table.store(b, StoredError(ErrorInfo(ErrorKind.TASK_ERROR, "boom"), None, "f", True))
     thread.join(10)
     assert outcome == [[b]]
 
@@ -107,3 +110,55 @@ def test_closing_the_table_wakes_waiters_with_an_error() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], RayError)
     with pytest.raises(RayError, match="shut down"):
         table.wait_ready([a], 1, None)
+
+
+# ---- stored errors: unpickled by the caller that asks, whatever their unpickling does ----------
+
+
+class _ExitsWhenUnpickled(Exception):
+    def __reduce__(self) -> tuple[object, ...]:
+        return sys.exit, (5,)
+
+
+class _InterruptsWhenUnpickled(Exception):
+    def __reduce__(self) -> tuple[object, ...]:
+        return _raise_keyboard_interrupt, ()
+
+
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def _stored(cause: BaseException) -> StoredError:
+    info = ErrorInfo(ErrorKind.TASK_ERROR, str(cause), type(cause).__name__, "Traceback: here\n")
+    pickled = serialize(RayTaskError("crunch", "Traceback: here\n", cause))
+    return StoredError(info, pickled, "crunch", reportable=True)
+
+
+@pytest.mark.parametrize("cause", [_ExitsWhenUnpickled(), _InterruptsWhenUnpickled()])
+def test_an_error_whose_unpickling_exits_or_interrupts_becomes_the_tasks_error(
+    cause: BaseException,
+) -> None:
+    stored = _stored(cause)
+    error = stored.error()  # neither SystemExit nor KeyboardInterrupt escapes
+    assert isinstance(error, RayTaskError) and error.function_name == "crunch"
+    assert type(cause).__name__ in str(error) and "could not be unpickled" in str(error)
+    assert stored.error() is error  # unpickled once
+
+
+def test_an_error_is_unpickled_only_when_a_caller_asks_and_travels_still_pickled() -> None:
+    stored = _stored(ValueError("bad row"))
+    assert stored._error is None  # storing it ran nothing of the user's
+    assert stored.wire() is stored.pickled  # a worker that asks gets the bytes as they came
+    error = stored.error()
+    assert isinstance(error, RayTaskError) and error.cause_type_name == "ValueError"
+
+
+def test_an_error_of_a_class_missing_here_keeps_the_tasks_name_and_message() -> None:
+    info = ErrorInfo(ErrorKind.TASK_ERROR, "bad row", "GoneError", "Traceback: here\n")
+    pickled = Serialized(
+        pickle.dumps(RayTaskError("crunch", "tb", None)).replace(b"RayTaskError", b"RayTaskErrer")
+    )
+    error = StoredError(info, pickled, "crunch", reportable=True).error()
+    assert isinstance(error, RayTaskError)
+    assert str(error).startswith("GoneError: bad row") and "crunch" in str(error)
