@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from nbray import _current
 from nbray.actor import ActorClass, ActorHandle
+from nbray.exceptions import RaySystemError
 from nbray.object_ref import ObjectRef
 from nbray.options import (
     ActorOptions,
@@ -107,6 +108,15 @@ def init(
     )
     with _current.lock:
         running = _current.backend
+        if running is not None and running.failure is not None:
+            _current.backend = None
+            running.shutdown()  # what is left of it: its store, its reports
+            warnings.warn(
+                f"The previous nbray runtime had died ({running.failure}); starting a new one.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            running = None
         if running is not None:
             if running.config == config or ignore_reinit_error:
                 return _info(running)
@@ -152,7 +162,9 @@ def shutdown() -> None:
 
 
 def is_initialized() -> bool:
-    return _current.backend is not None
+    """Whether a runtime is running (False once it has died: `init()` then starts a new one)."""
+    backend = _current.backend
+    return backend is not None and backend.failure is None
 
 
 def current_backend() -> Any:
@@ -161,6 +173,12 @@ def current_backend() -> Any:
     if backend is None:
         init()
         backend = _current.backend
+    elif backend.failure is not None:
+        raise RaySystemError(
+            f"The nbray runtime has died ({backend.failure}): its tasks and objects are gone. "
+            "Start a new one with nbray.init() (in a notebook: %nbray restart); refs made "
+            "before cannot be fetched."
+        )
     return backend
 
 

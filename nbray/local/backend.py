@@ -25,7 +25,7 @@ class LocalBackend(Driver):
         pool = ProcessPool(self.store)
         self._runtime = Runtime(config, pool, self.table, self.store)
         self._runtime.subscribe(self.on_output, ev.TaskOutput)  # type: ignore[arg-type]
-        self._loop = EventLoop(self._runtime, pool)
+        self._loop = EventLoop(self._runtime, pool, self._failed)
         self._loop.start()  # returns at once: workers start in the background
 
     @property
@@ -45,6 +45,9 @@ class LocalBackend(Driver):
         self, object_ids: list[ObjectId], num_ready: int, timeout: float | None, wake_on_error: bool
     ) -> list[ObjectId]:
         return self.table.wait_ready(object_ids, num_ready, timeout, wake_on_error)
+
+    def _failed(self, why: str) -> None:
+        self.failure = why
 
     def _close(self) -> None:
         self._loop.stop()

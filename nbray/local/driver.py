@@ -57,6 +57,7 @@ class Driver:
         self._named_actors: dict[str, tuple[Any, ...]] = {}  # name -> handle state (weak)
         self._names_lock = threading.Lock()
         self._open = True
+        self.failure: str | None = None  # why the runtime died, if it did: every call says so
         self.output_handler: Callable[[ev.TaskOutput], None] | None = None
         set_tracker(self)
 

@@ -71,8 +71,11 @@ class _WorkerRequest:
 
 
 class EventLoop:
-    def __init__(self, runtime: Runtime, pool: ProcessPool) -> None:
+    def __init__(
+        self, runtime: Runtime, pool: ProcessPool, on_failure: Callable[[str], None]
+    ) -> None:
         self._runtime = runtime
+        self._on_failure = on_failure  # told why, if the loop ever ends by an error
         self._table = runtime.table
         self._pool = pool
         self._inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -86,6 +89,7 @@ class EventLoop:
         self._requests: list[_WorkerRequest] = []
         self._blocks_in_flight: dict[WorkerId, set[int]] = {}
         self._thread = threading.Thread(target=self._run, name="nbray-event-loop", daemon=True)
+        self.failure: str | None = None  # why the loop ended, if by an error
         self._running = True
         self._sleeping = False  # in (or about to enter) epoll: posts must wake it
         self._naps = 0  # how many times the loop went to sleep
@@ -117,7 +121,10 @@ class EventLoop:
         if threading.current_thread() is self._thread:
             return function()  # already there (a callback run by the loop itself)
         if not self._thread.is_alive():
-            raise RaySystemError("The nbray runtime is not running; call nbray.init().")
+            raise RaySystemError(
+                f"The nbray runtime is not running ({self.failure or 'it was shut down'}); "
+                "call nbray.init() to start a new one."
+            )
         future: Future[Any] = Future()
         self.post(_Call(function, future))
         return future.result()
@@ -130,24 +137,32 @@ class EventLoop:
     # ---- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        why = "nbray was shut down"
         try:
             self._runtime.handle(ev.RuntimeStarted(time.time()))
             while self._running:
                 self._step()
-        except BaseException:
+        except BaseException as error:
             traceback.print_exc()
-            self._runtime.report("nbray: the runtime's event loop crashed (above); restart it.\n")
+            self.failure = f"{type(error).__name__}: {error}"
+            why = f"the nbray runtime died ({self.failure})"
+            self._on_failure(self.failure)
+            self._runtime.report(
+                "nbray: the runtime's event loop crashed (above): its workers are stopped and "
+                "its objects gone. Start a new runtime with nbray.init() (%nbray restart in a "
+                "notebook); please report this as a bug.\n"
+            )
         finally:
             self._pool.close()
-            self._table.close()
+            self._table.close(why)
             self._epoll.close()
-            self._refuse_pending_calls()
+            self._refuse_pending_calls(why)
 
-    def _refuse_pending_calls(self) -> None:
+    def _refuse_pending_calls(self, why: str) -> None:
         """Calls posted after the last step must not wait forever for a loop that is gone."""
         for item in self._take_inbox():
             if isinstance(item, _Call):
-                item.future.set_exception(RaySystemError("The nbray runtime has stopped."))
+                item.future.set_exception(RaySystemError(f"The call failed: {why}."))
 
     def _take_inbox(self) -> list[Any]:
         """Everything posted so far, in order."""
@@ -181,7 +196,7 @@ class EventLoop:
         for call in calls:
             try:
                 call.future.set_result(call.function())
-            except Exception as error:
+            except BaseException as error:  # the caller's to handle: never the loop's end
                 call.future.set_exception(error)
 
     def _sleep(self) -> list[tuple[int, int]]:

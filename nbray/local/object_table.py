@@ -24,6 +24,7 @@ from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
     RayError,
+    RaySystemError,
     RayTaskError,
     TaskCancelledError,
     TaskUnschedulableError,
@@ -127,6 +128,7 @@ class ObjectTable:
         self._pending: set[ObjectId] = set()
         self._waiters: dict[ObjectId, list[_Waiter]] = {}
         self._closed = False
+        self._closed_why = ""
         self._streams: dict[TaskId, list[ObjectId]] = {}  # streaming tasks' items so far
         self._stream_changed = threading.Condition(self._lock)
         self._stream_readers = 0  # threads in next_in_stream: only they need a notify
@@ -183,7 +185,7 @@ class ObjectTable:
             if not ready:
                 raise GetTimeoutError(f"No new item of the stream within {timeout} s.")
             if self._closed:
-                raise RayError("nbray was shut down while this call waited for a stream.")
+                raise RaySystemError(f"{self._closed_why} while this call waited for a stream.")
             if index == len(items) and end in self._entries:
                 self._streams.pop(task_id, None)
             return None
@@ -240,12 +242,14 @@ class ObjectTable:
             finally:
                 self._unregister(waiter, object_ids)
         if self._closed:
-            raise RayError("nbray was shut down while this call waited for objects.")
+            raise RaySystemError(f"{self._closed_why} while this call waited for objects.")
         return [oid for oid in object_ids if oid in self._entries]
 
-    def close(self) -> None:
-        """Wake every waiter: the runtime is going away."""
+    def close(self, why: str = "nbray was shut down") -> None:
+        """Wake every waiter: the runtime is going away (`why`: how their calls fail)."""
         with self._lock:
+            if not self._closed:
+                self._closed_why = why
             self._closed = True
             self._stream_changed.notify_all()
             waiters = [w for ws in self._waiters.values() for w in ws]

@@ -108,7 +108,7 @@ class Runtime:
                     continue  # a type check, not a call of a callback that ignores it
                 try:
                     callback(event)
-                except Exception as error:  # a broken subscriber must not stop the runtime
+                except BaseException as error:  # a broken subscriber must not stop the runtime
                     warnings.warn(
                         f"nbray event subscriber {callback!r} raised {error!r}", stacklevel=1
                     )

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 class WorkerClient:
     kind = "worker"
+    failure = None  # a worker's backend lives as long as its process
 
     def __init__(self, channel: protocol.Channel, worker_id: WorkerId, arena: Arena) -> None:
         self._channel = channel

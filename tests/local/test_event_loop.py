@@ -17,7 +17,7 @@ from nbray.local.event_loop import EventLoop
 @pytest.fixture
 def loop() -> Iterator[EventLoop]:
     runtime = SimpleNamespace(table=None, wake_at=None)
-    loop = EventLoop(runtime, pool=None)  # type: ignore[arg-type]
+    loop = EventLoop(runtime, pool=None, on_failure=print)  # type: ignore[arg-type]
     yield loop
     loop._epoll.close()
     os.close(loop._wakeup)
