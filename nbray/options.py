@@ -157,13 +157,23 @@ class RuntimeConfig:
         system_config: Mapping[str, Any] | None = None,
     ) -> RuntimeConfig:
         if num_cpus is None:
-            num_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+            num_cpus = machine_cpus()
         _check_int("num_cpus", num_cpus, minimum=0)
+        _check_at_most("num_cpus", num_cpus, max_cpus(), f"the machine has {machine_cpus()} CPUs")
+        if num_gpus is not None:
+            _check_at_most("num_gpus", num_gpus, MAX_GPUS, "more than any machine has")
+        memory = _memory_size()
         if object_store_memory is None:  # as Ray: 30% of the machine's memory
-            object_store_memory = int(_memory_size() * 0.3)
+            object_store_memory = int(memory * 0.3)
         _check_int("object_store_memory", object_store_memory, minimum=MIN_STORE_MEMORY)
+        _check_at_most(
+            "object_store_memory", object_store_memory, memory, f"{memory:,} bytes of memory here"
+        )
+        for name, value in (("resources", resources), ("_system_config", system_config)):
+            if value is not None and not isinstance(value, Mapping):
+                raise TypeError(f"{name} must be a dict, got {type(value).__name__} {value!r:.60}.")
         config = cls(
-            num_cpus,
+            int(num_cpus),
             num_gpus or 0,
             dict(resources or {}),
             bool(local_mode),
@@ -184,6 +194,22 @@ class RuntimeConfig:
 
 
 MIN_STORE_MEMORY = 2**20
+MAX_GPUS = 1024  # a GPU count beyond any machine's is a typo (and costs memory per device)
+CPUS_PER_CPU = 16  # num_cpus may oversubscribe the machine (tasks that wait on I/O), this far
+
+
+def machine_cpus() -> int:
+    """The logical CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def max_cpus() -> int:
+    return max(64, CPUS_PER_CPU * machine_cpus())
+
+
+def _check_at_most(name: str, value: object, limit: int, why: str) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit:
+        raise ValueError(f"{name}={value:,} is more than nbray can use: at most {limit:,} ({why}).")
 
 
 def _spill_directory(system_config: Mapping[str, Any]) -> str | None:

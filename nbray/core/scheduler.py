@@ -91,6 +91,7 @@ class SchedulerConfig:
     num_workers: int
     max_workers: int
     pipeline_below: float = 0.0  # seconds: a task this short may have another queued behind
+    idle_timeout: float = 10.0  # seconds: a worker beyond `num_workers` idle this long exits
 
     def __post_init__(self) -> None:
         if not 0 <= self.num_workers <= self.max_workers or self.max_workers < 1:
@@ -140,6 +141,7 @@ class _Worker:
     calls: dict[bytes, int] = field(default_factory=dict)  # tasks run, by function (max_calls)
     actor: TaskId | None = None  # the actor this worker was spawned for
     gpus: tuple[int, ...] = ()  # the devices its task (or actor) uses
+    idle_since: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +404,7 @@ class SchedulerState:
         self._publish(event)
         if worker.actor is None:
             worker.state = WorkerState.IDLE
+            worker.idle_since = event.time
             self._idle.append(event.worker_id)
         else:
             worker.state = WorkerState.ACTOR
@@ -679,6 +682,7 @@ class SchedulerState:
                     self._transition(queued, TaskState.RUNNING, "its worker is free", time)
                 else:
                     worker.state = WorkerState.IDLE
+                    worker.idle_since = time
                     self._idle.append(worker_id)  # type: ignore[arg-type]
                     self._count_call(worker_id, task.spec, time)  # type: ignore[arg-type]
         return worker_id
@@ -856,6 +860,8 @@ class SchedulerState:
         if self._idle and self._num_queued:
             self._take_back_queued(time)
         if not self._ready and not self._actors_to_pump:
+            if self._idle and len(self._workers) > self.config.num_workers:
+                self._reap_idle_workers(time)
             return  # nothing waits to run
         pumped, self._actors_to_pump = self._actors_to_pump, set()
         for actor_id in pumped:
@@ -914,10 +920,30 @@ class SchedulerState:
             self._emit(InterruptTask(worker_id, queued.spec.task_id))
             self._transition(queued, TaskState.READY, "taken back for an idle worker", time)
             wanted -= 1
+        if due is not None:  # an idle worker must not wait for an event that never comes
+            self._wake_up_by(due, time)
+
+    def _reap_idle_workers(self, time: float) -> None:
+        """Workers started beyond the configured pool (for oversubscribed or nested work) exit
+        once idle for `idle_timeout`, longest idle first, down to the pool."""
+        pool = [w for w in self._workers.values() if w.actor is None and w.state is not _STOPPING]
+        surplus = len(pool) - self.config.num_workers
+        while surplus > 0 and self._idle:
+            worker_id = self._idle[0]  # the longest idle: `_schedule` takes from the end
+            due = self._workers[worker_id].idle_since + self.config.idle_timeout
+            if time < due:
+                self._wake_up_by(due, time)
+                return
+            self._stop_worker(worker_id, time)
+            surplus -= 1
+
+    def _wake_up_by(self, due: float, time: float) -> None:
+        """Have the shell send TimeReached at `due` at the latest (one deadline is kept: the
+        earliest; every step rechecks what is due)."""
         pending = self._wake_at if self._wake_at is not None and self._wake_at > time else None
-        if due is not None and (pending is None or due < pending):
+        if pending is None or due < pending:
             self._wake_at = due
-            self._emit(WakeAt(due))  # an idle worker must not wait for an event that never comes
+            self._emit(WakeAt(due))
 
     def _dequeue(self, task: _Task) -> None:
         queue = self._ready[task.spec.resources]
@@ -1021,6 +1047,7 @@ def _held_by(spec: TaskSpec) -> tuple[ObjectId, ...]:
 
 _T = TaskState
 _READY = TaskState.READY
+_STOPPING = WorkerState.STOPPING
 _PENDING = ObjectState.PENDING
 _UNFINISHED = (_T.WAITING_FOR_ARGS, _T.READY, _T.QUEUED, _T.RUNNING)
 _Method = Callable[[SchedulerState, _Task, float], None]

@@ -24,7 +24,7 @@ from nbray.exceptions import (
 from nbray.local.object_store import INLINE_LIMIT, InStore, ObjectStore, Payload, Spilled
 from nbray.local.object_table import ERROR_TYPES, ObjectTable, StoredError
 from nbray.local.tasks import TaskBody
-from nbray.options import RuntimeConfig
+from nbray.options import RuntimeConfig, machine_cpus
 from nbray.serialization import Serialized
 
 Subscriber = Callable[[ev.Event], None]
@@ -55,10 +55,13 @@ PIPELINE_BELOW = 0.001  # seconds: a task whose function last ran shorter gets o
 
 
 def scheduler_config(config: RuntimeConfig, queues_tasks: bool) -> SchedulerConfig:
-    # Up to twice the CPUs in processes, so zero- and fractional-CPU tasks can share the machine.
+    # Workers for the CPUs the machine has start at once; more (num_cpus may oversubscribe it)
+    # as tasks wait for them, one at a time, up to twice the CPUs asked for, so zero- and
+    # fractional-CPU tasks can share the machine.
+    started = min(config.num_cpus, machine_cpus())
     max_workers = max(2 * config.num_cpus, 2)
     pipeline_below = PIPELINE_BELOW if queues_tasks else 0.0
-    return SchedulerConfig(config.total(), config.num_cpus, max_workers, pipeline_below)
+    return SchedulerConfig(config.total(), started, max_workers, pipeline_below)
 
 
 class Runtime:

@@ -334,6 +334,28 @@ def test_init_again_with_the_same_arguments_reuses_the_runtime(ray: Any) -> None
         nbray.init(num_gpu=1)
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        ({"num_cpus": 2**20}, ValueError, r"num_cpus=1,048,576 is more than nbray can use"),
+        ({"num_cpus": []}, TypeError, "num_cpus must be an integer"),
+        ({"num_cpus": ""}, TypeError, "num_cpus must be an integer"),
+        ({"num_gpus": 1e9}, ValueError, "more than any machine has"),
+        ({"num_gpus": float("nan")}, ValueError, "finite number"),
+        ({"object_store_memory": 2**63}, ValueError, "bytes of memory here"),
+        ({"object_store_memory": 10}, ValueError, "object_store_memory must be >="),
+        ({"_system_config": ["spill"]}, TypeError, "_system_config must be a dict"),
+        ({"resources": [("a", 1)]}, TypeError, "resources must be a dict"),
+    ],
+)
+def test_init_refuses_what_the_machine_cannot_give_before_starting_anything(
+    arguments: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        nbray.init(**arguments)
+    assert not nbray.is_initialized()
+
+
 def test_refs_from_a_shut_down_runtime_fail_at_once(ray: Any) -> None:
     ref = ray.put(1)
     nbray.shutdown()

@@ -313,6 +313,30 @@ def test_a_blocked_worker_lends_its_cpu_and_a_new_worker_is_spawned() -> None:
     assert h.state.snapshot().available == Resources()
 
 
+def test_a_worker_beyond_the_pool_exits_once_idle_for_the_timeout() -> None:
+    h = Harness(cpus=1, workers=1, max_workers=1)
+    (worker,) = h.start()
+    parent, child = h.spec("parent"), h.spec("child")
+    h.submit(parent)
+    h.submit(child)
+    (spawn,) = of_type(h.handle(ev.WorkerBlocked(worker, h.now())), SpawnWorker)
+    extra = spawn.worker_id  # type: ignore[attr-defined]
+    h.handle(ev.WorkerStarted(extra, 1, h.now()))
+    h.handle(ev.WorkerUnblocked(worker, h.now()))
+    out = h.returned(child, extra)  # idle now, one worker more than the pool
+    (wake,) = of_type(out, WakeAt)
+    timeout = h.state.config.idle_timeout
+    assert wake.time == pytest.approx(h.now() - 1 + timeout)
+    assert of_type(h.handle(ev.TimeReached(wake.time - 0.5)), StopWorker) == []
+    assert of_type(h.handle(ev.TimeReached(wake.time)), StopWorker) == [StopWorker(extra)]
+    h.handle(ev.WorkerDied(extra, -9, h.now()))
+    h.returned(parent, worker)
+    later = h.handle(ev.TimeReached(h.now() + 10 * timeout))
+    assert of_type(later, StopWorker) == []  # the pool itself stays
+    following = h.spec("following")
+    assert dispatched(h.submit(following)) == {following.task_id: worker}
+
+
 def test_workers_that_keep_dying_at_startup_fail_the_queue_with_advice() -> None:
     h = Harness(cpus=1, workers=1)
     h.handle(ev.RuntimeStarted(h.now()))

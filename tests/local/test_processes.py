@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ import pytest
 
 import nbray
 from nbray import _current
+from nbray.core.events import TaskStarted
 from nbray.core.task import TaskState
 from nbray.exceptions import GetTimeoutError, RayTaskError, TaskCancelledError, WorkerCrashedError
 from nbray.local import runtime
 from nbray.object_ref import RefState
+from nbray.options import machine_cpus
 
 
 @nbray.remote
@@ -154,6 +157,28 @@ def test_workers_ignore_sigint(local_ray: Any) -> None:
     pid = nbray.get(worker_pid.remote())
     os.kill(pid, signal.SIGINT)  # as Jupyter's interrupt does to the whole process group
     assert nbray.get(worker_pid.remote()) == pid
+
+
+def test_workers_start_for_the_machines_cpus_and_more_only_as_tasks_wait(fifo: str) -> None:
+    cpus = machine_cpus()
+    nbray.init(num_cpus=3 * cpus)  # oversubscribed, as for tasks that wait on I/O
+    assert nbray.get(worker_pid.remote())
+    assert len(psutil.Process().children()) <= cpus
+    started, all_started = [], threading.Event()
+
+    def count(event: Any) -> None:
+        if isinstance(event, TaskStarted):
+            started.append(event)
+            if len(started) == 3 * cpus:
+                all_started.set()
+
+    unsubscribe = nbray.events.subscribe(count)
+    blocked = [block_on.remote(fifo) for _ in range(3 * cpus)]
+    assert all_started.wait(60), f"{len(started)} of {3 * cpus} tasks started"
+    unsubscribe()
+    assert len(psutil.Process().children()) == 3 * cpus  # as many as the tasks needed
+    release(fifo)
+    nbray.get(blocked)
 
 
 def test_shutdown_leaves_no_process_even_with_busy_workers(fifo: str) -> None:
