@@ -429,7 +429,9 @@ class SchedulerState:
             spec = owner.spec if owner is not None else self._actors[worker.actor].creation  # type: ignore[index]
             self._give_back_gpus(worker, spec)
         if worker.actor is not None:
-            self._actor_worker_died(self._actors[worker.actor], event)
+            actor = self._actors[worker.actor]
+            self._actor_worker_died(actor, event)
+            self._forget_if_gone(actor)
             return
         task = self._tasks.get(worker.task) if worker.task is not None else None
         if task is None or task.state is not TaskState.RUNNING:
@@ -651,8 +653,11 @@ class SchedulerState:
             for freed_id in freed:
                 self._publish(ev.ObjectFreed(freed_id, time))
                 actor_id = self._actor_of_handle.pop(freed_id, None)
-                if actor_id is not None and self._actors[actor_id].state is not ActorState.DEAD:
-                    self._actor_is_dead(self._actors[actor_id], "no handle to it is left", time)
+                if actor_id is not None:
+                    actor = self._actors[actor_id]
+                    if actor.state is not ActorState.DEAD:
+                        self._actor_is_dead(actor, "no handle to it is left", time)
+                    self._forget_if_gone(actor)
 
     def _release_worker(self, task: _Task, time: float) -> WorkerId | None:
         """The task no longer runs (or is no longer queued) on its worker; the worker goes on to
@@ -782,8 +787,8 @@ class SchedulerState:
     def _creation_ended(self, creation: _Task, time: float) -> None:
         """An actor whose creation task failed or was cancelled — its constructor raised, its
         request can never be met, an argument failed — is dead: its calls must not wait."""
-        actor = self._actors[creation.spec.task_id]
-        if actor.state is ActorState.DEAD:
+        actor = self._actors.get(creation.spec.task_id)
+        if actor is None or actor.state is ActorState.DEAD:
             return
         error = creation.error
         if error is None:
@@ -838,12 +843,24 @@ class SchedulerState:
     def _actor_is_dead(self, actor: Actor, cause: str, time: float) -> None:
         actor.state = ActorState.DEAD
         actor.death = failures.actor_died(actor.name, cause)
+        actor.creation_body = None  # its constructor's arguments: it will never run again
         worker = self._workers.get(actor.worker) if actor.worker is not None else None
         if worker is not None and worker.state is not WorkerState.STOPPING:
             self._stop_worker(actor.worker, time)  # type: ignore[arg-type]
         calls = [*actor.running, *actor.queue, actor.creation.task_id]
         actor.queue.clear()
         self._fail_actor_calls(actor, calls, cause, time)
+
+    def _forget_if_gone(self, actor: Actor) -> None:
+        """A dead actor nobody can call any more (its handle is freed) and whose worker has
+        exited leaves no trace: a notebook may create thousands."""
+        if (
+            actor.state is not ActorState.DEAD
+            or actor.creation.return_ids[0] in self._actor_of_handle
+        ):
+            return
+        if actor.worker is None or actor.worker not in self._workers:
+            del self._actors[actor.creation.task_id]
 
     def _fail_actor_calls(
         self, actor: Actor, task_ids: list[TaskId], cause: str, time: float

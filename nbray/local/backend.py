@@ -22,11 +22,15 @@ class LocalBackend(Driver):
 
     def __init__(self, config: RuntimeConfig) -> None:
         super().__init__(config)
-        pool = ProcessPool(self.store)
-        self._runtime = Runtime(config, pool, self.table, self.store)
-        self._runtime.subscribe(self.on_output, ev.TaskOutput)  # type: ignore[arg-type]
-        self._loop = EventLoop(self._runtime, pool, self._failed)
-        self._loop.start()  # returns at once: workers start in the background
+        try:
+            pool = ProcessPool(self.store)
+            self._runtime = Runtime(config, pool, self.table, self.store)
+            self._runtime.subscribe(self.on_output, ev.TaskOutput)  # type: ignore[arg-type]
+            self._loop = EventLoop(self._runtime, pool, self._failed)
+            self._loop.start()  # returns at once: workers start in the background
+        except BaseException:  # a failed init keeps nothing: no store, no descriptor
+            self.store.close()
+            raise
 
     @property
     def runtime(self) -> Runtime:

@@ -158,8 +158,12 @@ class ObjectStore:
 
     def __init__(self, capacity: int, spill_root: str | None) -> None:
         self.fd = os.memfd_create("nbray-object-store", os.MFD_CLOEXEC)
-        os.ftruncate(self.fd, capacity)
-        self.arena = Arena(self.fd, capacity)
+        try:
+            os.ftruncate(self.fd, capacity)
+            self.arena = Arena(self.fd, capacity)
+        except BaseException:  # a failed init must not keep the descriptor (and its memory)
+            os.close(self.fd)
+            raise
         self._allocator = ArenaAllocator(capacity)
         self._lock = threading.Lock()
         self._views: Counter[int] = Counter()  # block offset -> live views in this process

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nbray.core import events as ev
 from nbray.core.ids import WorkerId
 from nbray.core.instructions import Dispatch, SpawnWorker, StopWorker, StoreError
@@ -117,3 +119,19 @@ def test_an_actor_lives_while_a_handle_or_a_pending_call_does() -> None:
     handle = actor.return_ids[0]
     assert StopWorker(worker) not in h.drop(handle)  # the pending call holds it
     assert StopWorker(worker) in h.returned(call, worker)
+
+
+@pytest.mark.parametrize("ending", ["killed, then its handle dropped", "its handle dropped"])
+def test_a_dead_actor_nobody_can_call_leaves_no_trace(ending: str) -> None:
+    h = Harness()
+    h.start()
+    actors = [alive_actor(h) for _ in range(3)]
+    for actor, worker in actors:
+        if ending.startswith("killed"):
+            h.handle(ev.ActorKillRequested(actor.task_id, True, h.now()))
+            assert h.state._actors[actor.task_id].creation_body is None  # its arguments go now
+        h.drop(actor.return_ids[0])
+        assert actor.task_id in h.state._actors  # its worker is still exiting
+        h.handle(ev.WorkerDied(worker, -9, h.now()))
+        assert actor.task_id not in h.state._actors
+    assert h.state._actors == {} and h.state._actor_of_handle == {}

@@ -79,3 +79,23 @@ def test_a_call_waiting_when_the_runtime_dies_fails_with_the_reason(
     assert not thread.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], RaySystemError)
     assert "died (RuntimeError: a bug in the loop)" in str(outcome[0])
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize(
+    "failing", ["nbray.local.object_store.Arena", "nbray.local.backend.EventLoop"]
+)
+def test_a_failed_init_keeps_no_descriptor(monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    before = _descriptors()
+    monkeypatch.setattr(failing, fail)
+    for _ in range(3):
+        with pytest.raises(OSError, match="No space left"):
+            nbray.init(num_cpus=1)
+    assert _descriptors() == before
+    assert not nbray.is_initialized()
