@@ -830,14 +830,16 @@ class SchedulerState:
     def _actor_worker_died(self, actor: Actor, event: ev.WorkerDied) -> None:
         cause = failures.actor_crashed_cause(event.exit_code)
         calls = [t for t in actor.running if t != actor.creation.task_id]  # it may run again
-        self._fail_actor_calls(actor, calls, cause, event.time)
-        if actor.state is ActorState.DEAD or actor.worker != event.worker_id:
-            return
-        if actor.restarts_left > 0:
+        current = actor.state is not ActorState.DEAD and actor.worker == event.worker_id
+        if current and actor.restarts_left > 0:
             actor.restarts_left -= 1
+            error = failures.actor_restarting(actor.name, cause, actor.restarts_left)
+            self._fail_actor_calls(actor, calls, error, event.time)
             actor.state = ActorState.RESTARTING
             self._place_actor(actor)
-        else:
+            return
+        self._fail_actor_calls(actor, calls, failures.actor_died(actor.name, cause), event.time)
+        if current:
             self._actor_is_dead(actor, cause, event.time)
 
     def _actor_is_dead(self, actor: Actor, cause: str, time: float) -> None:
@@ -849,7 +851,7 @@ class SchedulerState:
             self._stop_worker(actor.worker, time)  # type: ignore[arg-type]
         calls = [*actor.running, *actor.queue, actor.creation.task_id]
         actor.queue.clear()
-        self._fail_actor_calls(actor, calls, cause, time)
+        self._fail_actor_calls(actor, calls, actor.death, time)
 
     def _forget_if_gone(self, actor: Actor) -> None:
         """A dead actor nobody can call any more (its handle is freed) and whose worker has
@@ -863,9 +865,8 @@ class SchedulerState:
             del self._actors[actor.creation.task_id]
 
     def _fail_actor_calls(
-        self, actor: Actor, task_ids: list[TaskId], cause: str, time: float
+        self, actor: Actor, task_ids: list[TaskId], error: ErrorInfo, time: float
     ) -> None:
-        error = failures.actor_died(actor.name, cause)
         for task_id in task_ids:
             task = self._tasks.get(task_id)
             if task is not None and not task.state.is_terminal:

@@ -87,7 +87,10 @@ def test_a_crashed_actor_restarts_while_it_may_and_then_dies() -> None:
     h.submit(running)
     h.submit(queued)
     out = h.handle(ev.WorkerDied(worker, -9, h.now()))
-    assert of_type(out, StoreError)[0].object_ids == running.return_ids  # type: ignore[attr-defined]
+    (failed,) = of_type(out, StoreError)
+    assert failed.object_ids == running.return_ids  # type: ignore[attr-defined]
+    assert "is restarting (0 restart(s) left" in failed.error.message  # type: ignore[attr-defined]
+    assert "is dead" not in failed.error.message  # type: ignore[attr-defined]
     (spawn,) = of_type(out, SpawnWorker)
     new_worker = spawn.worker_id  # type: ignore[attr-defined]
     out = h.handle(ev.WorkerStarted(new_worker, 2, h.now()))
@@ -95,6 +98,7 @@ def test_a_crashed_actor_restarts_while_it_may_and_then_dies() -> None:
     assert dispatched(h.returned(actor, new_worker)) == {queued.task_id: new_worker}
     out = h.handle(ev.WorkerDied(new_worker, -9, h.now()))
     assert "SIGKILL" in of_type(out, StoreError)[0].error.message  # type: ignore[attr-defined]
+    assert "is dead" in of_type(out, StoreError)[0].error.message  # type: ignore[attr-defined]
     assert not of_type(out, SpawnWorker)
 
 

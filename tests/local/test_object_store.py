@@ -146,10 +146,12 @@ def test_spill_and_restore_keep_the_data(small_store: Path) -> None:
 def test_a_full_store_says_what_fills_it_and_what_to_do(small_store: Path) -> None:
     with pytest.raises(ObjectStoreFullError, match="larger than the whole store"):
         nbray.put(np.zeros(80 * MiB // 8))
+    with pytest.raises(ObjectStoreFullError, match="made in a task: it is larger than the whole"):
+        nbray.get(make_array.options(max_retries=0).remote(80, 1.0))
     views = [nbray.get(nbray.put(np.zeros(MiB // 8))) for _ in range(60)]  # viewed: unspillable
     with pytest.raises(ObjectStoreFullError, match=r"in use.*object_store_memory"):
         nbray.put(np.zeros(8 * MiB // 8))
-    with pytest.raises(ObjectStoreFullError, match="object_store_memory"):
+    with pytest.raises(ObjectStoreFullError, match="made in a task: what it holds is in use"):
         nbray.get(make_array.options(max_retries=0).remote(8, 1.0))
     del views
 
