@@ -6,7 +6,6 @@ the runtime's thread (`_on_runtime_thread`: spilling and restoring need what onl
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import sys
 import threading
 import time
@@ -275,8 +274,9 @@ class Driver:
                 return deserialize(entry)
             if isinstance(entry, Spilled):
                 if not self._on_runtime_thread(lambda: self.runtime.restore(object_id)):
-                    with contextlib.suppress(FileNotFoundError):  # restored meanwhile
-                        return deserialize(self.store.load_spilled(entry))
+                    loaded = self.store.load_spilled(object_id, self.table)
+                    if loaded is not None:  # (else restored meanwhile: read it from memory)
+                        return deserialize(loaded)
                 continue
             value = self.store.read(object_id, self.table, self)
             if value is not NOT_IN_MEMORY:

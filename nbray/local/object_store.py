@@ -20,7 +20,8 @@ the scheduler through the process's `RefTracker`), so an object is never freed, 
 while anything still views its memory; a finalizer on the pin ends the hold.
 
 When the arena is full, the event loop spills objects that no worker and no task can be reading
-to files (0600, in a 0700 directory of this process), and restores them on demand.
+to the runtime's spill file (`spill.SpillFile`: private, nameless, gone with the process), and
+restores them on demand.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import contextlib
 import mmap
 import os
 import pickle
-import shutil
 import tempfile
 import threading
 import weakref
@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.arena import ArenaAllocator, layout
-from nbray.core.ids import ObjectId, format_id
+from nbray.core.ids import ObjectId
+from nbray.local.spill import SpillFile
 from nbray.object_ref import RefTracker
 from nbray.serialization import Serialized
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 INLINE_LIMIT = 100 * 1024
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
-_SPILL_PREFIX = f"nbray-spill-{os.getuid()}-"
 
 
 class InStore(NamedTuple):
@@ -68,9 +68,10 @@ class InStore(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Spilled:
-    """A value moved to disk: `block` is its layout in the arena (its offset is stale)."""
+    """A value moved to disk: at `file_offset` in the spill file; `block` is its layout in the
+    arena (its offset is stale)."""
 
-    path: str
+    file_offset: int
     block: InStore
 
     @property
@@ -168,10 +169,8 @@ class ObjectStore:
         self._lock = threading.Lock()
         self._views: Counter[int] = Counter()  # block offset -> live views in this process
         self._views_ended: list[int] = []  # appended by finalizers on any thread
-        self._spill_root = spill_root or tempfile.gettempdir()
-        self._spill_dir: str | None = None
+        self._spill = SpillFile(spill_root or tempfile.gettempdir())
         self.spilled_bytes = 0
-        remove_stale_spill_directories(self._spill_root)
 
     @property
     def capacity(self) -> int:
@@ -232,11 +231,8 @@ class ObjectStore:
             location = table.lookup(object_id)
             if not isinstance(location, InStore) or self._views[location.offset]:
                 return False
-            path = os.path.join(self._spill_directory(), f"{format_id(object_id)}.bin")
-            descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-            with open(descriptor, "wb") as file:
-                file.write(self.arena.block(location))
-            table.replace(object_id, Spilled(path, location))
+            file_offset = self._spill.write(self.arena.block(location))
+            table.replace(object_id, Spilled(file_offset, location))
             self._allocator.free(location.offset)
             self.spilled_bytes += location.block_size
             return True
@@ -251,34 +247,38 @@ class ObjectStore:
             if offset is None:
                 return False
             location = spilled.block._replace(offset=offset)
-            with open(spilled.path, "rb") as file:
-                file.readinto(self.arena.block(location, for_writing=True))
+            self._spill.read_into(spilled.file_offset, self.arena.block(location, for_writing=True))
             table.replace(object_id, location)
-        self.discard(spilled)
+            self._discard(spilled)
         return True
 
-    def load_spilled(self, spilled: Spilled) -> Serialized:
+    def load_spilled(self, object_id: ObjectId, table: ObjectTable) -> Serialized | None:
         """A spilled value read from disk into this process's memory, for when the arena is
-        too full to take it back."""
-        with open(spilled.path, "rb") as file:
-            block = file.read()
-        layout_ = spilled.block
+        too full to take it back; None if it is no longer spilled (restored meanwhile)."""
+        with self._lock:  # its range of the file cannot be freed (and reused) meanwhile
+            spilled = table.lookup(object_id)
+            if not isinstance(spilled, Spilled):
+                return None
+            layout_ = spilled.block
+            block = self._spill.read(spilled.file_offset, layout_.block_size)
         buffers = tuple(
-            pickle.PickleBuffer(block[offset : offset + size])
+            pickle.PickleBuffer(memoryview(block)[offset : offset + size])
             for offset, size in zip(layout_.buffer_offsets, layout_.buffer_sizes, strict=True)
         )
-        return Serialized(block[: layout_.data_size], buffers, layout_.contained_ids)
+        return Serialized(bytes(block[: layout_.data_size]), buffers, layout_.contained_ids)
 
     def discard(self, spilled: Spilled) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(spilled.path)
+        with self._lock:
+            self._discard(spilled)
+
+    def _discard(self, spilled: Spilled) -> None:
+        self._spill.free(spilled.file_offset, spilled.block.block_size)
         self.spilled_bytes -= spilled.block.block_size
 
     def close(self) -> None:
         self.arena.close()
         os.close(self.fd)
-        if self._spill_dir is not None:
-            shutil.rmtree(self._spill_dir, ignore_errors=True)
+        self._spill.close()
 
     def _count_ended_views(self) -> None:
         ended, self._views_ended = self._views_ended, []
@@ -286,31 +286,3 @@ class ObjectStore:
             self._views[offset] -= 1
             if not self._views[offset]:
                 del self._views[offset]
-
-    def _spill_directory(self) -> str:
-        if self._spill_dir is None:
-            os.makedirs(self._spill_root, exist_ok=True)
-            prefix = f"{_SPILL_PREFIX}{os.getpid()}-"
-            self._spill_dir = tempfile.mkdtemp(prefix=prefix, dir=self._spill_root)
-        return self._spill_dir
-
-
-def remove_stale_spill_directories(root: str) -> None:
-    """Spill directories of runtimes whose process is gone (killed, crashed) are removed."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(root):
-            if not name.startswith(_SPILL_PREFIX):
-                continue
-            pid = name[len(_SPILL_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and not _process_exists(int(pid)):
-                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # no signal: only whether it could be sent
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's: it exists all the same
-        pass
-    return True

@@ -182,7 +182,9 @@ class Runtime:
         (or, if the arena cannot take it back, read from disk inline)."""
         entry = self.table.lookup(object_id)
         if isinstance(entry, Spilled) and not self.restore(object_id):
-            return self.store.load_spilled(entry)
+            loaded = self.store.load_spilled(object_id, self.table)
+            if loaded is not None:  # (else a user thread's read restored it meanwhile)
+                return loaded
         entry = self.table.lookup(object_id)
         assert isinstance(entry, (Serialized, InStore)), f"{object_id} is not ready: {entry}"
         return entry

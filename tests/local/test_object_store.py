@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import stat
@@ -132,15 +133,31 @@ def test_spill_and_restore_keep_the_data(small_store: Path) -> None:
     refs = [nbray.put(np.full(3 * MiB, float(i))) for i in range(30)]  # 720 MiB in a 64 MiB store
     spilled = [r for r in refs if isinstance(entry(r), Spilled)]
     assert spilled and store().spilled_bytes > 0
-    directory = Path(entry(spilled[0]).path).parent
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert stat.S_IMODE(Path(entry(spilled[0]).path).stat().st_mode) == 0o600
+    (fd,) = spill_files(os.getpid())
+    assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o600  # private, and nameless:
+    assert list(small_store.iterdir()) == []
     for i, ref in enumerate(refs):
         value = nbray.get(ref)
         assert value[0] == i and value[-1] == i
         del value
     # A task can take a spilled object as its argument too.
     assert nbray.get(describe_argument.remote(refs[0]))[2] == 0.0
+    on_disk = os.fstat(fd).st_blocks * 512
+    assert on_disk >= store().spilled_bytes > 0
+    del refs, spilled
+    settle()
+    assert store().spilled_bytes == 0
+    assert os.fstat(fd).st_blocks * 512 < on_disk / 10  # freed ranges went back to the disk
+
+
+def spill_files(pid: int) -> list[int]:
+    """The descriptors of `pid`'s spill files."""
+    found = []
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if "nbray-spill-" in os.readlink(f"/proc/{pid}/fd/{name}"):
+                found.append(int(name))
+    return found
 
 
 def test_a_full_store_says_what_fills_it_and_what_to_do(small_store: Path) -> None:
@@ -191,23 +208,6 @@ def test_custom_serializers(local_ray: Any) -> None:
         nbray.put(Opaque(1))
 
 
-def test_stale_spill_directories_are_cleaned_at_start(tmp_path: Path) -> None:
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    stale = tmp_path / f"nbray-spill-{os.getuid()}-{dead.stdout.strip()}-abc"
-    stale.mkdir()
-    (stale / "1.bin").write_bytes(b"x")
-    alive = tmp_path / f"nbray-spill-{os.getuid()}-{os.getppid()}-abc"  # another runtime's
-    alive.mkdir()
-    config = f'{{"type": "filesystem", "params": {{"directory_path": "{tmp_path}"}}}}'
-    nbray.init(
-        num_cpus=1, object_store_memory=16 * MiB, _system_config={"object_spilling_config": config}
-    )
-    assert not stale.exists()
-    assert alive.exists()
-
-
 def test_the_default_store_takes_30_percent_of_the_machines_memory() -> None:
     config = RuntimeConfig.resolve(1, None, None, local_mode=False)
     assert config.object_store_memory == int(psutil.virtual_memory().total * 0.3)
@@ -248,17 +248,14 @@ def test_nothing_is_left_after_the_driver_is_killed(tmp_path: Path) -> None:
     )
     assert driver.stdout is not None
     workers = [psutil.Process(int(p)) for p in driver.stdout.readline().split()]
-    assert list(tmp_path.iterdir())  # its spill directory
+    assert spill_files(driver.pid) and list(tmp_path.iterdir()) == []  # it spills, namelessly
     driver.kill()
     driver.wait()
     psutil.wait_procs(workers, timeout=5)
     mapped = [p for p in psutil.process_iter() if _maps_a_store(p) and p.pid != os.getpid()]
     assert mapped == []  # the arena went with its last process: nothing in /dev/shm either
     assert not [n for n in os.listdir("/dev/shm") if "nbray" in n]
-    nbray.init(
-        num_cpus=1, object_store_memory=16 * MiB, _system_config={"object_spilling_config": config}
-    )  # the next start cleans up
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # and its spill file with it: nothing to sweep
 
 
 def _maps_a_store(process: psutil.Process) -> bool:
