@@ -220,6 +220,10 @@ class SchedulerState:
         task = self._tasks.get(task_id)
         return task.state if task else None
 
+    def task_kind(self, task_id: TaskId) -> TaskKind | None:
+        task = self._tasks.get(task_id)
+        return task.spec.kind if task else None
+
     def spill_candidates(self, min_size: int) -> list[ObjectId]:
         return self._refs.spill_candidates(min_size)
 
@@ -381,7 +385,7 @@ class SchedulerState:
             self._transition(task, TaskState.CANCELLED, "cancelled before it started", event.time)
         elif task.state is not TaskState.RUNNING:
             self._transition(task, TaskState.CANCELLED, "cancelled", event.time)
-        elif event.force:
+        elif event.force and task.spec.kind is not TaskKind.ACTOR_METHOD:  # (never the actor)
             assert task.worker is not None
             self._stop_worker(task.worker, event.time)
             self._transition(task, TaskState.CANCELLED, "cancelled by force", event.time)

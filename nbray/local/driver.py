@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from nbray.core import events as ev
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId
 from nbray.core.scheduler import Snapshot
-from nbray.core.task import ErrorKind, TaskState
+from nbray.core.task import ErrorKind, TaskKind, TaskState
 from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
@@ -195,8 +195,16 @@ class Driver:
 
     def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> None:
         task_id = ref.task_id()
-        if task_id is not None:
-            self.cancel_task(task_id, force, recursive)
+        if task_id is None:
+            return
+        if force:
+            kind = self._on_runtime_thread(lambda: self.runtime.scheduler.task_kind(task_id))
+            if kind is TaskKind.ACTOR_METHOD:  # killing its worker would kill the actor
+                raise ValueError(
+                    "force=True is not supported for actor tasks (it would kill the actor): "
+                    "cancel the call without force, or end the actor with nbray.kill(actor)."
+                )
+        self.cancel_task(task_id, force, recursive)
 
     def cancel_task(self, task_id: TaskId, force: bool, recursive: bool) -> None:
         self._send(ev.CancelRequested(task_id, force, time.time(), recursive))

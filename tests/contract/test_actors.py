@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import nbray
-from nbray.exceptions import ActorDiedError, RayTaskError
+from nbray.exceptions import ActorDiedError, RayTaskError, TaskCancelledError
 
 
 @nbray.remote
@@ -120,6 +122,31 @@ def test_kill(ray: Any) -> None:
     nbray.kill(counter)
     with pytest.raises(ActorDiedError, match=r"killed with nbray\.kill"):
         ray.get(counter.add.remote())
+
+
+@nbray.remote
+class Gatekeeper:
+    def wait_at(self, fifo: str) -> str:
+        with open(fifo) as gate:  # blocks until the test opens the FIFO for writing
+            return gate.read()
+
+    def ping(self) -> str:
+        return "pong"
+
+
+def test_a_forced_cancel_of_an_actor_call_is_refused_and_spares_the_actor(
+    local_ray: Any, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "gate"
+    os.mkfifo(fifo)
+    keeper = Gatekeeper.remote()
+    call = keeper.wait_at.remote(str(fifo))
+    with pytest.raises(ValueError, match="force=True is not supported for actor tasks"):
+        nbray.cancel(call, force=True)
+    nbray.api.current_backend().cancel_task(call.task_id(), True, False)  # the notebook's way
+    with pytest.raises(TaskCancelledError):
+        nbray.get(call, timeout=60)
+    assert nbray.get(keeper.ping.remote(), timeout=60) == "pong"  # the actor was not killed
 
 
 def test_misuse_is_refused_clearly(ray: Any) -> None:
