@@ -282,9 +282,10 @@ class EventLoop:
             )
         if isinstance(message, protocol.TaskError):
             made = tuple((v, v.size, v.contained_ids) for v in message.made)
-            return ev.TaskRaised(
-                message.task_id, worker_id, message.error, message.value, now, made
-            )
+            value = message.value
+            if type(value) is InStore:  # a large exception: kept as bytes, its block freed
+                value = self._runtime.store.take(value)
+            return ev.TaskRaised(message.task_id, worker_id, message.error, value, now, made)
         if isinstance(message, protocol.Bounced):
             return ev.TaskBounced(message.task_id, worker_id, now)
         if isinstance(message, protocol.Output):
@@ -350,7 +351,7 @@ class EventLoop:
         """Blocks a worker wrote become objects; at the end of a task, the blocks it was lent
         but did not deliver (it failed while placing its results) are freed."""
         values = message.values if isinstance(message, protocol.TaskDone) else ()
-        if isinstance(message, (protocol.PutObject, protocol.Yielded)):
+        if isinstance(message, (protocol.PutObject, protocol.Yielded, protocol.TaskError)):
             values = (message.value,)
         in_flight = self._blocks_in_flight.get(worker_id)
         delivered = [v.offset for v in values if type(v) is InStore]

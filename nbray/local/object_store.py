@@ -87,6 +87,16 @@ def buffer_sizes(value: Serialized) -> tuple[int, ...]:
     return tuple(memoryview(b).nbytes for b in value.buffers)
 
 
+def _from_block(block: bytearray | memoryview, layout_: InStore) -> Serialized:
+    """A value copied (once) out of its block."""
+    view = memoryview(block)
+    buffers = tuple(
+        pickle.PickleBuffer(bytearray(view[offset : offset + size]))
+        for offset, size in zip(layout_.buffer_offsets, layout_.buffer_sizes, strict=True)
+    )
+    return Serialized(bytes(view[: layout_.data_size]), buffers, layout_.contained_ids)
+
+
 def block_size_of(value: Serialized) -> int:
     """How many bytes of the arena `value` takes."""
     return layout(len(value.data), buffer_sizes(value))[0]
@@ -259,13 +269,14 @@ class ObjectStore:
             spilled = table.lookup(object_id)
             if not isinstance(spilled, Spilled):
                 return None
-            layout_ = spilled.block
-            block = self._spill.read(spilled.file_offset, layout_.block_size)
-        buffers = tuple(
-            pickle.PickleBuffer(memoryview(block)[offset : offset + size])
-            for offset, size in zip(layout_.buffer_offsets, layout_.buffer_sizes, strict=True)
-        )
-        return Serialized(bytes(block[: layout_.data_size]), buffers, layout_.contained_ids)
+            block = self._spill.read(spilled.file_offset, spilled.block.block_size)
+        return _from_block(block, spilled.block)
+
+    def take(self, location: InStore) -> Serialized:
+        """A block's value copied out of the arena, and the block freed."""
+        value = _from_block(self.arena.block(location), location)
+        self.free(location.offset)
+        return value
 
     def discard(self, spilled: Spilled) -> None:
         with self._lock:

@@ -88,7 +88,7 @@ class TaskDone(NamedTuple):
 class TaskError(NamedTuple):
     task_id: TaskId
     error: ErrorInfo
-    value: Serialized
+    value: Payload  # the exception: in the store if large
     made: tuple[Serialized, ...] = ()  # a generator's values before the error (num_returns=N)
 
 
@@ -407,8 +407,7 @@ def _is_body(value: Any) -> bool:
 _FIELDS: dict[type, tuple[Callable[[Any], bool], ...]] = {
     WorkerReady: (_is_int,),
     TaskDone: (_is_int, _each(_is_payload)),
-    TaskError: (_is_int, _of(ErrorInfo), _is_serialized,
-                _each(_is_serialized)),
+    TaskError: (_is_int, _of(ErrorInfo), _is_payload, _each(_is_serialized)),
     GetObjects: (_is_int, _is_ids, _is_timeout, _of(bool)),
     WaitObjects: (_is_int, _is_ids, _is_int, _is_timeout),
     PutObject: (_is_int, _is_payload),

@@ -27,8 +27,9 @@ from typing import Any
 
 from nbray import _current
 from nbray.core.ids import TaskId, WorkerId
+from nbray.exceptions import ObjectStoreFullError
 from nbray.local import protocol
-from nbray.local.object_store import Arena
+from nbray.local.object_store import Arena, Payload
 from nbray.local.output import OutputCapture
 from nbray.local.tasks import (
     ActorHost,
@@ -41,6 +42,7 @@ from nbray.local.tasks import (
 )
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
+from nbray.serialization import Serialized
 
 _PR_SET_PDEATHSIG = 1
 _running_task: TaskId | None = None  # the task SIGUSR1 may interrupt (None: none, or threaded)
@@ -119,7 +121,8 @@ def _run_and_report(
     if client.capture is not None:
         client.capture.settle()  # a task's output leaves before its result, all of it
     if isinstance(outcome, Raised):
-        client.send(protocol.TaskError(task.task_id, outcome.error, outcome.value, outcome.made))
+        value = _placed(outcome.value, client)
+        client.send(protocol.TaskError(task.task_id, outcome.error, value, outcome.made))
     else:
         client.send(protocol.TaskDone(task.task_id, outcome.values))
 
@@ -157,6 +160,15 @@ def _execute(
     if isinstance(outcome, Returned):
         outcome = place_results(outcome, task.name, client.place)
     return outcome
+
+
+def _placed(error: Serialized, client: WorkerClient) -> Payload:
+    """A large exception goes through the store like a value (a socket is slower than memcpy),
+    or inline if the store cannot take it."""
+    try:
+        return client.place(error)
+    except ObjectStoreFullError:
+        return error
 
 
 def _use_gpus(host: ActorHost, gpu_ids: tuple[int, ...]) -> None:

@@ -104,3 +104,22 @@ def test_an_exception_that_exits_when_unpickled_is_an_error_not_an_exit(ray: Any
         ray.get(ref)
     assert isinstance(ref.exception(), RayTaskError)
     assert ray.get(one.remote()) == 1  # the runtime lives on
+
+
+class HeavyError(Exception):
+    def __init__(self, payload: bytes) -> None:
+        super().__init__("heavy")
+        self.payload = payload
+
+
+@nbray.remote(max_retries=0)
+def raise_heavy(megabytes: int) -> None:
+    raise HeavyError(b"x" * (megabytes << 20))
+
+
+def test_a_large_exception_travels_through_the_store_and_leaves_it_empty(local_ray: Any) -> None:
+    ref = raise_heavy.remote(50)
+    with pytest.raises(HeavyError) as info:
+        nbray.get(ref)
+    assert len(info.value.payload) == 50 << 20
+    assert nbray.api.current_backend().store.usage()[0] == 0  # its block was copied, and freed
