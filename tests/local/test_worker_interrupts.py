@@ -55,7 +55,7 @@ def test_a_cancel_striking_outside_the_tasks_code_is_its_error_not_the_workers_e
 
     monkeypatch.setattr(worker_main, "_execute", struck)
     sent: list[object] = []
-    client = SimpleNamespace(capture=None, send=sent.append)
+    client = SimpleNamespace(capture=None, send=sent.append, place=lambda value: value)
     task = SimpleNamespace(task_id=TaskId(9), name="f", body=None)
     worker_main._run_and_report(task, None, None, client)  # type: ignore[arg-type]
     (report,) = sent
