@@ -50,12 +50,23 @@ class InlinePool:
         self.runs = deque()
         self.functions = FunctionCache()
         self.hosts: dict[TaskId | None, ActorHost] = {None: ActorHost()}  # by actor
+        self._actor_on: dict[WorkerId, TaskId] = {}  # each actor's (virtual) worker
 
     def spawn(self, worker_id: WorkerId) -> None:
         self.started.append(worker_id)
 
     def stop(self, worker_id: WorkerId) -> None:
         self.stopped.append(worker_id)
+        actor_id = self._actor_on.pop(worker_id, None)
+        if actor_id is not None:  # the actor is killed, dead, or restarting: a fresh host
+            host = self.hosts.pop(actor_id, None)
+            if host is not None:
+                host.close()
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
+        self.hosts.clear()
 
     def interrupt(self, worker_id: WorkerId, task_id: TaskId) -> None:
         pass  # the task runs on this very thread: it can only be interrupted by Ctrl-C
@@ -68,6 +79,8 @@ class InlinePool:
         resolved: Mapping[ObjectId, Payload],
         gpu_ids: tuple[int, ...],
     ) -> None:
+        if spec.actor_id is not None:
+            self._actor_on[worker_id] = spec.actor_id
         self.runs.append((worker_id, spec, body, resolved, gpu_ids))
 
 
@@ -194,4 +207,4 @@ class InlineBackend(Driver):
         return sum(e is not None for e in entries) >= num_ready
 
     def _close(self) -> None:
-        pass  # no processes, no threads
+        self._pool.close()  # no processes; actors' instances and event loops

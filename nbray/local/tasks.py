@@ -157,6 +157,7 @@ class ActorHost:
         self.concurrency = 1
         self.gpu_ids: tuple[int, ...] = ()  # of the running task, or for good of the actor
         self._loop: Any = None
+        self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
 
     def callable_for(self, body: TaskBody, functions: FunctionCache) -> Callable[..., Any]:
@@ -184,7 +185,10 @@ class ActorHost:
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
                 if self.concurrency > 1:
-                    threading.Thread(target=self._loop.run_forever, daemon=True).start()
+                    self._loop_thread = threading.Thread(
+                        target=self._loop.run_forever, name="nbray-actor-loop", daemon=True
+                    )
+                    self._loop_thread.start()
 
         def run(*args: Any, **kwargs: Any) -> Any:
             if self.concurrency > 1:
@@ -194,6 +198,19 @@ class ActorHost:
             return self._loop.run_until_complete(method(*args, **kwargs))
 
         return run
+
+    def close(self) -> None:
+        """The actor is gone: drop its instance, end its event loop (in the driver, for the
+        inline backend; a worker's end takes everything with it)."""
+        self.instance = None
+        with self._loop_lock:
+            loop, thread, self._loop, self._loop_thread = self._loop, self._loop_thread, None, None
+        if loop is None:
+            return
+        if thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+        loop.close()
 
 
 class FunctionCache:

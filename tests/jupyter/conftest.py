@@ -12,6 +12,15 @@ from IPython.core.interactiveshell import InteractiveShell
 from nbray.jupyter import extension
 
 
+@pytest.fixture(autouse=True, scope="session")
+def jupyter_clients_event_loop() -> None:
+    """jupyter_client keeps an asyncio loop per thread for good, made at its first use: made
+    here, before any test, the leak guard does not count it as that test's."""
+    from jupyter_core.utils import ensure_event_loop
+
+    ensure_event_loop()
+
+
 @pytest.fixture
 def shell() -> Iterator[InteractiveShell]:
     ip = InteractiveShell.instance()

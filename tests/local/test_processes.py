@@ -210,11 +210,11 @@ def test_workers_die_with_a_driver_killed_by_sigkill() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert driver.stdout is not None
-    workers = [psutil.Process(int(pid)) for pid in driver.stdout.readline().split()]
-    assert workers
-    driver.kill()
-    driver.wait()
+    with driver:
+        assert driver.stdout is not None
+        workers = [psutil.Process(int(pid)) for pid in driver.stdout.readline().split()]
+        assert workers
+        driver.kill()
     _gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
 
