@@ -133,7 +133,7 @@ def serialize(value: Any, what: str = "value") -> Serialized:
     try:
         with _collecting("ids") as contained:
             data = _dumps(value, buffers.append)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # (a __reduce__ that exits must not exit us)
         raise _serialization_error(value, what, error) from error
     return Serialized(data, tuple(buffers), tuple(dict.fromkeys(contained)))
 
@@ -169,7 +169,9 @@ def deserialize(serialized: Serialized) -> Any:
     return pickle.loads(serialized.data, buffers=views)
 
 
-def _serialization_error(value: Any, what: str, error: Exception) -> SerializationError:
+def _serialization_error(
+    value: Any, what: str, error: Exception | SystemExit
+) -> SerializationError:
     path, culprit = _find_unpicklable(value, "")
     where = f" at {path}" if path else ""
     return SerializationError(
@@ -206,7 +208,7 @@ def _children(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 def _pickles(value: Any) -> bool:
     try:
         _dumps(value, lambda _: None)
-    except Exception:
+    except (Exception, SystemExit):
         return False
     return True
 

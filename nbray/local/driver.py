@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nbray.core import events as ev
-from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId
+from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId, format_id
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import ErrorKind, TaskKind, TaskState
 from nbray.exceptions import (
     GetTimeoutError,
     ObjectLostError,
     ObjectStoreFullError,
+    SerializationError,
     raisable,
 )
 from nbray.local.object_store import (
@@ -276,6 +277,15 @@ class Driver:
         return location
 
     def _read(self, object_id: ObjectId) -> Any:
+        try:
+            return self._load(object_id)
+        except SystemExit as error:  # the value's own unpickling code: it must not exit us
+            raise SerializationError(
+                f"Unpickling the value of object {format_id(object_id)} raised "
+                f"SystemExit({error.code!r}); its class's __reduce__ or __setstate__ exits."
+            ) from error
+
+    def _load(self, object_id: ObjectId) -> Any:
         while True:  # an object may move between memory and disk meanwhile: look again
             entry = self.table.lookup(object_id)
             if isinstance(entry, Serialized):
