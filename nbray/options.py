@@ -233,11 +233,10 @@ def _spill_directory(system_config: Mapping[str, Any]) -> str | None:
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return
+    integral_float = isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    if not integral_float and (isinstance(value, bool) or not isinstance(value, int)):
         raise TypeError(f"{name} must be an integer, got {value!r}.")
-    if value < minimum:
+    if value < minimum:  # type: ignore[operator]
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
 
 

@@ -287,11 +287,15 @@ class SchedulerState:
             self._emit(DiscardValues(event.values))
             self._restarted(event.task_id, event.worker_id, None, event.time)
             return
-        if len(event.values) != len(task.spec.return_ids):
-            raise ValueError(
-                f"Task {format_id(event.task_id)} returned {len(event.values)} values for "
-                f"{len(task.spec.return_ids)} return ids."
+        if len(event.values) != len(task.spec.return_ids):  # a worker's fault: the task's error
+            self._emit(DiscardValues(event.values))
+            message = (
+                f"nbray bug: task {task.spec.name} returned {len(event.values)} values for "
+                f"{len(task.spec.return_ids)} return ids; please report it."
             )
+            error = ErrorInfo(ErrorKind.TASK_ERROR, message, "RuntimeError")
+            self._transition(task, TaskState.FAILED, "returned a wrong count", event.time, error)
+            return
         if task.spec.kind is TaskKind.ACTOR_CREATION:
             self._actor_is_alive(self._actors[task.spec.task_id])
         results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)

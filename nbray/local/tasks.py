@@ -264,7 +264,8 @@ def run_task(
             result = None  # the stream's end
         elif body.num_returns == DYNAMIC_RETURNS:
             result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
-        results = _split_returns(result, max(body.num_returns, 1), name, made)
+        count = body.num_returns if body.num_returns >= 0 else 1  # a stream's end, a generator
+        results = _split_returns(result, count, name, made)
         return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
     except BaseException as error:  # everything a task raises is its result
         raised = describe_failure(name, error, _retryable(error, body.retry_exceptions))

@@ -11,6 +11,7 @@ import pytest
 
 import nbray
 from nbray import api
+from nbray.core.events import TaskFailed, TaskFinished
 from nbray.exceptions import (
     ObjectLostError,
     RayTaskError,
@@ -269,6 +270,23 @@ def test_bad_input_is_refused_with_a_clear_message(
 # ---- options ------------------------------------------------------------------------------
 
 
+def test_num_returns_zero_gives_no_ref_and_the_task_runs(ray: Any) -> None:
+    ended = threading.Event()
+    outcomes: list[object] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, (TaskFinished, TaskFailed)):
+            outcomes.append(event)
+            ended.set()
+
+    unsubscribe = nbray.events.subscribe(on_event)
+    assert add.options(num_returns=0).remote(1) is None
+    assert ended.wait(60)
+    unsubscribe()
+    assert [type(e) for e in outcomes] == [TaskFinished]
+    assert ray.get(add.remote(1, 2)) == 3
+
+
 def test_num_returns_gives_one_ref_per_value(ray: Any) -> None:
     @nbray.remote(num_returns=3)
     def three() -> tuple[int, int, int]:
@@ -339,6 +357,7 @@ def test_init_again_with_the_same_arguments_reuses_the_runtime(ray: Any) -> None
     [
         ({"num_cpus": 2**20}, ValueError, r"num_cpus=1,048,576 is more than nbray can use"),
         ({"num_cpus": []}, TypeError, "num_cpus must be an integer"),
+        ({"num_cpus": -2.0}, ValueError, "num_cpus must be >= 0"),  # a whole float, still < 0
         ({"num_cpus": ""}, TypeError, "num_cpus must be an integer"),
         ({"num_gpus": 1e9}, ValueError, "more than any machine has"),
         ({"num_gpus": float("nan")}, ValueError, "finite number"),

@@ -657,3 +657,17 @@ def test_a_late_skip_report_leaves_a_task_running_again_on_that_worker_alone() -
     h.submit(spec)  # running, not cancelled: a skip report is of an earlier copy
     assert h.handle(ev.TaskBounced(spec.task_id, worker, h.now())) == []
     assert h.state.task_state(spec.task_id) is TaskState.RUNNING
+
+
+def test_a_worker_returning_the_wrong_number_of_values_fails_that_task_only() -> None:
+    h = Harness(cpus=1, workers=1, max_workers=1)
+    (worker,) = h.start()
+    spec = h.spec("f", num_returns=2)
+    assert dispatched(h.submit(spec)) == {spec.task_id: worker}
+    out = h.handle(ev.TaskReturned(spec.task_id, worker, ("one",), (8,), ((),), h.now()))
+    assert DiscardValues(("one",)) in out
+    (failed,) = of_type(out, StoreError)
+    assert "returned 1 values for 2" in failed.error.message  # type: ignore[attr-defined]
+    assert ev.TaskFailed in published(out)
+    following = h.spec("g")
+    assert dispatched(h.submit(following)) == {following.task_id: worker}
