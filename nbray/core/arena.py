@@ -77,6 +77,10 @@ class ArenaAllocator:
                 return
         self._insert_free(offset, size)
 
+    def free_ranges(self) -> list[tuple[int, int]]:
+        """(start, size) of every free range, by address."""
+        return [(start, self._free_sizes[start]) for start in self._free_starts]
+
     def size_of(self, offset: int) -> int:
         return self._used[offset]
 

@@ -193,6 +193,9 @@ class EventLoop:
         if events:
             self._runtime.handle(*events)
         self._answer_requests()
+        trim_due = self._runtime.store.trim_due()
+        if trim_due is not None and time.monotonic() >= trim_due:
+            self._runtime.store.trim()
         for call in calls:
             try:
                 call.future.set_result(call.function())
@@ -224,15 +227,17 @@ class EventLoop:
         self._registered_generation = self._pool.generation
 
     def _timeout(self) -> float | None:
-        """Until the nearest deadline: of a worker's get/wait, or of the scheduler's WakeAt."""
+        """Until the nearest deadline: of a worker's get/wait, of the scheduler's WakeAt, or of
+        giving the store's freed memory back."""
         wake_at = self._runtime.wake_at
         timeout = None if wake_at is None else max(0.0, wake_at - time.time())
-        if not self._requests:
-            return timeout
-        deadlines = [r.deadline for r in self._requests if r.deadline is not None]
-        if deadlines:
-            request_timeout = max(0.0, min(deadlines) - time.monotonic())
-            timeout = request_timeout if timeout is None else min(timeout, request_timeout)
+        deadline = self._runtime.store.trim_due()  # (time.monotonic(), as requests' deadlines)
+        for request in self._requests:
+            if request.deadline is not None and (deadline is None or request.deadline < deadline):
+                deadline = request.deadline
+        if deadline is not None:
+            until = max(0.0, deadline - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
         # epoll counts milliseconds in an int: a longer sleep (a worker's own message can ask
         # for any) would raise OverflowError and end the loop; waking hourly costs nothing.
         return None if timeout is None else min(timeout, 3600.0)

@@ -32,6 +32,7 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from nbray.core.arena import ArenaAllocator, layout
 from nbray.core.ids import ObjectId
-from nbray.local.spill import SpillFile
+from nbray.local.spill import SpillFile, punch_hole
 from nbray.object_ref import RefTracker
 from nbray.serialization import Serialized
 
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from nbray.local.object_table import ObjectTable
 
 INLINE_LIMIT = 100 * 1024
+TRIM_AFTER = 30.0  # seconds without an allocation or a free: then free memory goes back
+TRIM_ABOVE = 64 << 20  # the lowest memory stays: first fit reuses it first, at memcpy speed
 _MADV_POPULATE_WRITE = getattr(mmap, "MADV_POPULATE_WRITE", 23)
 
 
@@ -158,6 +161,10 @@ class Arena:
             self._populate(end)
         return self._view[location.offset : end]
 
+    def forget_pages(self, above: int) -> None:
+        """Pages above this offset were given back: writing there must populate them again."""
+        self._populated = min(self._populated, above)
+
     def close(self) -> None:
         self._view.release()
         with contextlib.suppress(BufferError):  # views still held by the user keep it mapped
@@ -181,6 +188,8 @@ class ObjectStore:
         self._views_ended: list[int] = []  # appended by finalizers on any thread
         self._spill = SpillFile(spill_root or tempfile.gettempdir())
         self.spilled_bytes = 0
+        self._changed_at = time.monotonic()  # the last allocation or free
+        self._trimmed = True  # nothing freed since the last trim
 
     @property
     def capacity(self) -> int:
@@ -195,6 +204,7 @@ class ObjectStore:
 
     def allocate(self, size: int) -> int | None:
         with self._lock:
+            self._changed_at = time.monotonic()
             return self._allocator.allocate(size)
 
     def write(self, value: Serialized) -> InStore | None:
@@ -207,6 +217,28 @@ class ObjectStore:
     def free(self, offset: int) -> None:
         with self._lock:
             self._allocator.free(offset)
+            self._changed_at, self._trimmed = time.monotonic(), False
+
+    # ---- giving memory back ----------------------------------------------------------------
+
+    def trim_due(self) -> float | None:
+        """When (time.monotonic()) to give freed memory back; None if there is none to."""
+        return None if self._trimmed else self._changed_at + TRIM_AFTER
+
+    def trim(self) -> int:
+        """Give the pages of free ranges above TRIM_ABOVE back to the system (a hole punched in
+        the memfd: every process's mapping loses them); the bytes given back. Reuse is not
+        slowed while the store is busy: this runs after TRIM_AFTER seconds of no change."""
+        released = 0
+        with self._lock:
+            top = self._allocator.high_water  # nothing above was ever written
+            for start, size in self._allocator.free_ranges():
+                low, high = max(start, TRIM_ABOVE), min(start + size, top)
+                if high > low and punch_hole(self.fd, low, high - low):
+                    released += high - low
+            self.arena.forget_pages(TRIM_ABOVE)
+            self._trimmed = True
+        return released
 
     # ---- reading and spilling: atomic with respect to each other ----------------------------
 

@@ -16,7 +16,9 @@ from nbray.local.event_loop import EventLoop
 
 @pytest.fixture
 def loop() -> Iterator[EventLoop]:
-    runtime = SimpleNamespace(table=None, wake_at=None)
+    runtime = SimpleNamespace(
+        table=None, wake_at=None, store=SimpleNamespace(trim_due=lambda: None)
+    )
     loop = EventLoop(runtime, pool=None, on_failure=print)  # type: ignore[arg-type]
     yield loop
     loop._epoll.close()

@@ -20,6 +20,7 @@ import pytest
 import nbray
 from nbray import api
 from nbray.exceptions import ObjectStoreFullError
+from nbray.local import object_store
 from nbray.local.object_store import INLINE_LIMIT, InStore, Spilled
 from nbray.options import RuntimeConfig
 
@@ -263,3 +264,24 @@ def _maps_a_store(process: psutil.Process) -> bool:
         return any("nbray-object-store" in m.path for m in process.memory_maps(grouped=False))
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
+
+
+def _resident(fd: int) -> int:
+    return os.fstat(fd).st_blocks * 512
+
+
+def test_memory_freed_above_the_floor_goes_back_to_the_system_when_the_store_is_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(object_store, "TRIM_AFTER", 0.0)  # idle at once
+    nbray.init(num_cpus=1, object_store_memory=512 * MiB)
+    backend = api.current_backend()
+    arrays = [nbray.put(np.ones(64 * MiB // 8)) for _ in range(4)]  # 256 MiB written
+    touched = _resident(backend.store.fd)
+    assert touched >= 256 * MiB
+    del arrays
+    settle()  # freed, and a step of the loop since: it gave the pages back
+    backend._loop.call(lambda: None)
+    assert _resident(backend.store.fd) <= object_store.TRIM_ABOVE < touched
+    again = nbray.put(np.full(200 * MiB // 8, 2.0))  # the memory is still the store's to use
+    assert nbray.get(again)[-1] == 2.0
