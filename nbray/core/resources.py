@@ -14,6 +14,9 @@ GPU = "GPU"
 _UNITS = 10_000
 
 
+MAX_AMOUNT = 1e15  # of any one resource: more than any machine or request will have
+
+
 class Resources(Mapping[str, float]):
     """An immutable, hashable mapping from resource name to amount."""
 
@@ -115,3 +118,5 @@ def _check_amount(name: str, amount: float) -> None:
         raise TypeError(f"Resource {name!r} must be a number, got {amount!r}.")
     if not math.isfinite(amount) or amount < 0:
         raise ValueError(f"Resource {name!r} must be a finite number >= 0, got {amount!r}.")
+    if amount > MAX_AMOUNT:  # (counted in 1/10,000 units: a float beyond this overflows)
+        raise ValueError(f"Resource {name!r} is at most {MAX_AMOUNT:g}, got {amount!r}.")

@@ -671,3 +671,9 @@ def test_a_worker_returning_the_wrong_number_of_values_fails_that_task_only() ->
     assert ev.TaskFailed in published(out)
     following = h.spec("g")
     assert dispatched(h.submit(following)) == {following.task_id: worker}
+
+
+@pytest.mark.parametrize("amount", [1.8e304, 1e16, float("inf")])
+def test_a_resource_amount_beyond_any_machine_is_refused_clearly(amount: float) -> None:
+    with pytest.raises(ValueError, match="Resource 'CPU'"):
+        Resources.of(amount)
