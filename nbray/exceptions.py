@@ -127,6 +127,34 @@ class ObjectLostError(RayError):
     """The object no longer exists (freed, or from a runtime that was shut down)."""
 
 
+class OwnerDiedError(ObjectLostError):
+    """The process that owned the object is gone (in Ray: its owner worker died)."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """The object was freed explicitly."""
+
+
+class ObjectFetchTimedOutError(ObjectLostError):
+    """The object could not be fetched in time (in Ray: from another node)."""
+
+
+class ObjectReconstructionFailedError(ObjectLostError):
+    """The object was lost and could not be made again."""
+
+
+class OutOfMemoryError(RayError):
+    """The task was killed because the machine ran out of memory."""
+
+
+class NodeDiedError(RayError):
+    """The node running the task died (on one machine: never raised)."""
+
+
+class PendingCallsLimitExceeded(RayError):
+    """Too many calls are pending on an actor (Ray's max_pending_calls)."""
+
+
 class TaskUnschedulableError(RayError):
     """No worker can ever satisfy the task's resource request."""
 
@@ -151,11 +179,28 @@ class ActorDiedError(RayActorError):
     """The actor's process died, or its constructor failed."""
 
 
+class ActorUnavailableError(RayActorError):
+    """The actor cannot run the call now but may later (it is restarting after a crash)."""
+
+
+class ActorUnschedulableError(RayError):
+    """No worker can ever satisfy the actor's resource request."""
+
+
 __all__ = [
     "ActorDiedError",
+    "ActorUnavailableError",
+    "ActorUnschedulableError",
     "GetTimeoutError",
+    "NodeDiedError",
+    "ObjectFetchTimedOutError",
+    "ObjectFreedError",
     "ObjectLostError",
+    "ObjectReconstructionFailedError",
     "ObjectStoreFullError",
+    "OutOfMemoryError",
+    "OwnerDiedError",
+    "PendingCallsLimitExceeded",
     "RayActorError",
     "RayError",
     "RaySystemError",

@@ -449,3 +449,25 @@ def test_a_timeout_too_long_for_any_clock_means_no_timeout(ray: Any, forever: fl
     # Inside a task (the worker asks the driver's loop, which once died of it), twice.
     assert ray.get([waits_for_ever_by_number.remote(i) for i in range(2)]) == [0, 1]
     assert ray.get(add.remote(2, 3)) == 5  # the runtime lives on
+
+
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("OwnerDiedError", "ObjectLostError"),
+        ("ObjectFreedError", "ObjectLostError"),
+        ("ObjectFetchTimedOutError", "ObjectLostError"),
+        ("ObjectReconstructionFailedError", "ObjectLostError"),
+        ("OutOfMemoryError", "RayError"),
+        ("NodeDiedError", "RayError"),
+        ("RaySystemError", "RayError"),
+        ("ActorUnavailableError", "RayActorError"),
+        ("ActorUnschedulableError", "RayError"),
+        ("TaskUnschedulableError", "RayError"),
+        ("PendingCallsLimitExceeded", "RayError"),
+    ],
+)
+def test_rays_exception_names_are_importable_with_rays_hierarchy(name: str, base: str) -> None:
+    exceptions = nbray.exceptions
+    assert issubclass(getattr(exceptions, name), getattr(exceptions, base))
+    assert name in exceptions.__all__
