@@ -43,10 +43,10 @@ _LAZY = {
     "RemoteFunction": "nbray.remote_function",
     "progress": "nbray.jupyter.progress",
 }
-_SUBMODULES = {"exceptions", "events", "util"}
+_SUBMODULES = {"actor", "exceptions", "events", "util"}
 
 if TYPE_CHECKING:
-    from nbray import events, exceptions, util
+    from nbray import actor, events, exceptions, util
     from nbray.actor import ActorClass, ActorHandle, method
     from nbray.api import (
         RuntimeInfo,
@@ -106,6 +106,7 @@ __all__ = [
     "ObjectRefGenerator",
     "RemoteFunction",
     "RuntimeInfo",
+    "actor",
     "available_resources",
     "cancel",
     "cluster_resources",

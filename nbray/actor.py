@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from nbray.arguments import ArgumentCheck
 from nbray.core.task import TaskKind
-from nbray.local.tasks import ActorTarget
+from nbray.local.tasks import BUILT_IN_METHODS, ActorTarget
 from nbray.object_ref import ObjectRef, ObjectRefGenerator
 from nbray.options import ActorOptions, TaskOptions, with_generator_default
 from nbray.serialization import FunctionBlob
@@ -187,10 +187,21 @@ class ActorMethod:
         )
 
 
+def exit_actor() -> NoReturn:
+    """End the actor whose method calls this, as Ray's `ray.actor.exit_actor()`: the actor is
+    dead from now on (it is not restarted), and this call and those after it raise
+    `ActorDiedError`. (`sys.exit()` in a method does the same.)"""
+    from nbray.api import current_backend
+
+    if not current_backend().in_actor_method():
+        raise TypeError("exit_actor() ends an actor: call it inside an actor's method.")
+    raise SystemExit(0)
+
+
 def _method_table(cls: type) -> dict[str, dict[str, Any]]:
     """The class's public methods: their options (from `@nbray.method`) and the check of their
     arguments (made once per class; it travels with the handle)."""
-    table = {}
+    table: dict[str, dict[str, Any]] = {name: {} for name in BUILT_IN_METHODS}
     for name, member in inspect.getmembers(cls, callable):
         if name.startswith("__") and name != "__call__":
             continue

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from nbray.core import events as ev
+from nbray.core.failures import ACTOR_EXITED
 from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import TaskSpec
@@ -29,6 +30,7 @@ from nbray.local.tasks import (
     Raised,
     Returned,
     TaskBody,
+    exits_actor,
     place_results,
     run_task,
 )
@@ -57,6 +59,9 @@ class InlinePool:
 
     def stop(self, worker_id: WorkerId) -> None:
         self.stopped.append(worker_id)
+        self.forget_actor(worker_id)
+
+    def forget_actor(self, worker_id: WorkerId) -> None:
         actor_id = self._actor_on.pop(worker_id, None)
         if actor_id is not None:  # the actor is killed, dead, or restarting: a fresh host
             host = self.hosts.pop(actor_id, None)
@@ -150,11 +155,12 @@ class InlineBackend(Driver):
             self._running.pop()
             self._hosts_running.pop()
         now = time.time()
-        if isinstance(outcome, Raised):
+        if exits_actor(body, outcome):  # the actor ended itself: its (virtual) worker is gone
+            self._pool.forget_actor(worker_id)
+            event: ev.Event = ev.WorkerDied(worker_id, ACTOR_EXITED, now)
+        elif isinstance(outcome, Raised):
             made = tuple((v, v.size, v.contained_ids) for v in outcome.made)
-            event: ev.Event = ev.TaskRaised(
-                spec.task_id, worker_id, outcome.error, outcome.value, now, made
-            )
+            event = ev.TaskRaised(spec.task_id, worker_id, outcome.error, outcome.value, now, made)
         else:
             sizes = tuple(v.size for v in outcome.values)
             contained = tuple(v.contained_ids for v in outcome.values)
@@ -173,6 +179,9 @@ class InlineBackend(Driver):
 
     def gpu_ids(self) -> list[int]:
         return list(self._hosts_running[-1].gpu_ids) if self._hosts_running else []
+
+    def in_actor_method(self) -> bool:
+        return bool(self._hosts_running) and self._hosts_running[-1].instance is not None
 
     def _yield(self, spec: TaskSpec, worker_id: WorkerId, item: Any) -> None:
         value = self.place(serialize(item, what="value yielded by a streaming task"))

@@ -94,5 +94,10 @@ def actor_restarting(actor_name: str, cause: str, restarts_left: int) -> ErrorIn
     )
 
 
+ACTOR_EXITED = 0  # the exit code of an actor's worker when a method ended the actor
+
+
 def actor_crashed_cause(exit_code: int | None) -> str:
+    if exit_code == ACTOR_EXITED:
+        return "it ended itself (sys.exit(), nbray.actor.exit_actor() or __ray_terminate__)"
     return f"its worker process died ({describe_exit(exit_code)})"

@@ -839,7 +839,8 @@ class SchedulerState:
         cause = failures.actor_crashed_cause(event.exit_code)
         calls = [t for t in actor.running if t != actor.creation.task_id]  # it may run again
         current = actor.state is not ActorState.DEAD and actor.worker == event.worker_id
-        if current and actor.restarts_left > 0:
+        ended_itself = event.exit_code == failures.ACTOR_EXITED  # not a crash: no restart
+        if current and actor.restarts_left > 0 and not ended_itself:
             actor.restarts_left -= 1
             error = failures.actor_restarting(actor.name, cause, actor.restarts_left)
             self._fail_actor_calls(actor, calls, error, event.time)

@@ -222,6 +222,9 @@ class Driver:
     def gpu_ids(self) -> list[int]:
         return []  # the driver is given no GPUs: tasks are
 
+    def in_actor_method(self) -> bool:
+        return False
+
     # ---- actors ----------------------------------------------------------------------------
 
     def kill_actor(self, actor_id: TaskId, no_restart: bool) -> None:

@@ -33,6 +33,7 @@ from nbray.serialization import (
 _NBRAY_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
+BUILT_IN_METHODS = ("__ray_ready__", "__ray_terminate__")  # every actor has them, as in Ray
 STREAMED_RETURNS = -1
 DYNAMIC_RETURNS = -2  # num_returns="dynamic": the items put, one ref to their refs
 
@@ -164,6 +165,8 @@ class ActorHost:
         if body.method:
             if self.instance is None:
                 raise RuntimeError("nbray bug: a method call reached a worker without its actor")
+            if body.method in BUILT_IN_METHODS:
+                return _ready if body.method == "__ray_ready__" else _terminate
             method = getattr(self.instance, body.method)
             return self._in_event_loop(method) if inspect.iscoroutinefunction(method) else method
         function = functions.load(body.function.function_id, body.function.data or None)
@@ -211,6 +214,21 @@ class ActorHost:
             loop.call_soon_threadsafe(loop.stop)
             thread.join()
         loop.close()
+
+
+def _ready() -> bool:
+    return True  # constructed: this call runs after the constructor
+
+
+def _terminate() -> None:
+    raise SystemExit(0)  # after the calls queued before it: the actor's end (see exits_actor)
+
+
+def exits_actor(body: TaskBody, outcome: Returned | Raised) -> bool:
+    """An actor's method raised SystemExit (sys.exit, nbray.actor.exit_actor,
+    __ray_terminate__): the actor ends, as in Ray."""
+    raised = isinstance(outcome, Raised) and outcome.error.type_name == "SystemExit"
+    return raised and bool(body.method)
 
 
 class FunctionCache:

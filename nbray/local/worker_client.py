@@ -223,6 +223,9 @@ class WorkerClient:
                 return reply
             # else: the answer to a request an interrupt (cancel) abandoned: drop it
 
+    def in_actor_method(self) -> bool:
+        return self.host.instance is not None  # an actor's worker runs only its methods
+
     def cancel(self, ref: ObjectRef[Any], force: bool, recursive: bool) -> NoReturn:
         _not_in_a_task("cancel")
 

@@ -37,6 +37,7 @@ from nbray.local.tasks import (
     Raised,
     Returned,
     describe_failure,
+    exits_actor,
     place_results,
     run_task,
 )
@@ -120,6 +121,8 @@ def _run_and_report(
         outcome = describe_failure(task.name, error)
     if client.capture is not None:
         client.capture.settle()  # a task's output leaves before its result, all of it
+    if exits_actor(task.body, outcome):  # the driver sees exit code 0: the actor ended itself
+        os._exit(0)  # (its holds go with it: the driver forgets a dead worker's)
     if isinstance(outcome, Raised):
         value = _placed(outcome.value, client)
         client.send(protocol.TaskError(task.task_id, outcome.error, value, outcome.made))

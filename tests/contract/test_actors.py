@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,38 @@ def test_an_actor_whose_creation_cannot_run_fails_its_calls(ray: Any) -> None:
     doomed = Counter.remote(failed_argument)  # its constructor's argument failed
     with pytest.raises(ActorDiedError, match="cannot construct"):
         ray.get(doomed.add.remote())
+
+
+@nbray.remote(max_restarts=3)
+class Quitter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def work(self) -> int:
+        self.calls += 1
+        return self.calls
+
+    def quit(self, how: str) -> None:
+        if how == "sys.exit":
+            sys.exit(0)
+        nbray.actor.exit_actor()
+
+
+@pytest.mark.parametrize("how", ["sys.exit", "exit_actor", "__ray_terminate__"])
+def test_an_actor_that_ends_itself_is_dead_and_not_restarted(ray: Any, how: str) -> None:
+    quitter = Quitter.remote()
+    assert ray.get(quitter.__ray_ready__.remote()) is True
+    assert ray.get(quitter.work.remote()) == 1
+    if how == "__ray_terminate__":
+        ended = quitter.__ray_terminate__.remote()
+    else:
+        ended = quitter.quit.remote(how)
+    with pytest.raises(ActorDiedError, match="ended itself"):
+        ray.get(ended)
+    with pytest.raises(ActorDiedError, match="ended itself"):  # max_restarts does not apply
+        ray.get(quitter.work.remote())
+
+
+def test_exit_actor_outside_an_actor_is_refused(ray: Any) -> None:
+    with pytest.raises(TypeError, match="inside an actor's method"):
+        nbray.actor.exit_actor()
