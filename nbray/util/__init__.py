@@ -1,4 +1,5 @@
-"""Utilities with Ray's names, as in `ray.util`: `ActorPool`, `register_serializer`."""
+"""Utilities with Ray's names, as in `ray.util`: `ActorPool`, `queue.Queue`,
+`register_serializer`."""
 
 from nbray.serialization import deregister_serializer, register_serializer
 from nbray.util.actor_pool import ActorPool
