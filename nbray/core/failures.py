@@ -87,7 +87,7 @@ def actor_died(actor_name: str, cause: str) -> ErrorInfo:
 def actor_restarting(actor_name: str, cause: str, restarts_left: int) -> ErrorInfo:
     """A call that was running when its actor's process died, while the actor comes back."""
     return ErrorInfo(
-        ErrorKind.ACTOR_UNAVAILABLE,
+        ErrorKind.ACTOR_DIED,  # as Ray: ActorDiedError, even though the actor comes back
         f"The actor {actor_name} crashed while this call ran: {cause}. It is restarting "
         f"({restarts_left} restart(s) left after this one): later calls run on the new instance. "
         "Retry this call if it is safe to run twice.",

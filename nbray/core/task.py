@@ -79,7 +79,6 @@ class ErrorKind(enum.Enum):
     OBJECT_LOST = "an argument of the task no longer exists"
     WORKERS_CANNOT_START = "worker processes fail to start"
     ACTOR_DIED = "the actor is dead"
-    ACTOR_UNAVAILABLE = "the actor is restarting"
 
 
 @dataclass(frozen=True, slots=True)

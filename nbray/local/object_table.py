@@ -21,7 +21,6 @@ from nbray.core.ids import ObjectId, TaskId
 from nbray.core.task import ErrorInfo, ErrorKind
 from nbray.exceptions import (
     ActorDiedError,
-    ActorUnavailableError,
     GetTimeoutError,
     ObjectLostError,
     RayError,
@@ -42,7 +41,6 @@ ERROR_TYPES: dict[ErrorKind, type[RayError]] = {
     ErrorKind.OBJECT_LOST: ObjectLostError,
     ErrorKind.WORKERS_CANNOT_START: WorkersCannotStartError,
     ErrorKind.ACTOR_DIED: ActorDiedError,
-    ErrorKind.ACTOR_UNAVAILABLE: ActorUnavailableError,
 }
 
 
