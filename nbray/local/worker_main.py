@@ -185,9 +185,15 @@ def _use_gpus(host: ActorHost, gpu_ids: tuple[int, ...]) -> None:
 
 
 def _interrupt_task(signum: int, frame: FrameType | None) -> None:
-    with contextlib.suppress(BlockingIOError):  # already read by an earlier signal
-        named = os.read(_interrupts_fd, 1 << 16)  # whole ids: each was one atomic write
-        _cancelled.update(task_id for (task_id,) in protocol.INTERRUPT.iter_unpack(named))
+    # A second SIGUSR1 would run this handler again inside this one (Python handlers nest) and
+    # its KeyboardInterrupt would cut the recording of the names read here: held off until then.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        with contextlib.suppress(BlockingIOError):  # already read by an earlier signal
+            named = os.read(_interrupts_fd, 1 << 16)  # whole ids: each was one atomic write
+            _cancelled.update(task_id for (task_id,) in protocol.INTERRUPT.iter_unpack(named))
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
     global _running_task
     if _running_task is not None and _running_task in _cancelled:
         _running_task = None  # once: a second cancel must not strike the task's error handling

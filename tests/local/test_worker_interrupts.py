@@ -47,6 +47,36 @@ def test_naming_a_queued_task_leaves_the_running_one_alone(interrupts: int) -> N
     assert TaskId(8) in worker_main._cancelled  # skipped when it comes up
 
 
+def test_a_second_signal_during_the_first_loses_no_name(
+    interrupts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A take-back names a queued task; the cancel of the running one arrives while the handler
+    is still recording that name (a loaded machine). Both must hold: the queued task is skipped
+    later (it ran, blocked, once, in a CI run: its name was lost to the nested handler's raise)."""
+    running, queued = TaskId(7), TaskId(8)
+    worker_main._running_task = running
+    previous = signal.signal(signal.SIGUSR1, worker_main._interrupt_task)
+    real_read = os.read
+    reads = []
+
+    def read_then_signalled(fd: int, size: int) -> bytes:
+        data = real_read(fd, size)
+        if not reads:  # the first read: the cancel's signal comes now
+            reads.append(data)
+            os.write(interrupts, protocol.INTERRUPT.pack(running))
+            signal.raise_signal(signal.SIGUSR1)
+        return data
+
+    monkeypatch.setattr(worker_main.os, "read", read_then_signalled)
+    try:
+        os.write(interrupts, protocol.INTERRUPT.pack(queued))
+        with pytest.raises(KeyboardInterrupt):
+            worker_main._interrupt_task(signal.SIGUSR1, None)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert queued in worker_main._cancelled and running in worker_main._cancelled
+
+
 def test_a_cancel_striking_outside_the_tasks_code_is_its_error_not_the_workers_end(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
