@@ -360,12 +360,10 @@ class EventLoop:
             values = (message.value,)
         in_flight = self._blocks_in_flight.get(worker_id)
         delivered = [v.offset for v in values if type(v) is InStore]
-        if not in_flight:
-            if delivered:
-                raise protocol.BadMessage("it names blocks of the object store it was not lent")
-            return
-        if not in_flight.issuperset(delivered):
+        if delivered and not (in_flight and in_flight.issuperset(delivered)):
             raise protocol.BadMessage("it names blocks of the object store it was not lent")
+        if not in_flight:
+            return
         in_flight.difference_update(delivered)
         if task_ended:
             for offset in in_flight:

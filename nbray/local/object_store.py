@@ -225,20 +225,18 @@ class ObjectStore:
         """When (time.monotonic()) to give freed memory back; None if there is none to."""
         return None if self._trimmed else self._changed_at + TRIM_AFTER
 
-    def trim(self) -> int:
+    def trim(self) -> None:
         """Give the pages of free ranges above TRIM_ABOVE back to the system (a hole punched in
-        the memfd: every process's mapping loses them); the bytes given back. Reuse is not
-        slowed while the store is busy: this runs after TRIM_AFTER seconds of no change."""
-        released = 0
+        the memfd: every process's mapping loses them). Reuse is not slowed while the store is
+        busy: this runs after TRIM_AFTER seconds of no change."""
         with self._lock:
             top = self._allocator.high_water  # nothing above was ever written
             for start, size in self._allocator.free_ranges():
                 low, high = max(start, TRIM_ABOVE), min(start + size, top)
-                if high > low and punch_hole(self.fd, low, high - low):
-                    released += high - low
+                if high > low:
+                    punch_hole(self.fd, low, high - low)
             self.arena.forget_pages(TRIM_ABOVE)
             self._trimmed = True
-        return released
 
     # ---- reading and spilling: atomic with respect to each other ----------------------------
 
@@ -315,7 +313,7 @@ class ObjectStore:
             self._discard(spilled)
 
     def _discard(self, spilled: Spilled) -> None:
-        self._spill.free(spilled.file_offset, spilled.block.block_size)
+        self._spill.free(spilled.file_offset)
         self.spilled_bytes -= spilled.block.block_size
 
     def close(self) -> None:

@@ -18,9 +18,7 @@ from nbray.core import instructions as ins
 from nbray.core.ids import ObjectId, TaskId, WorkerId
 from nbray.core.scheduler import SchedulerConfig, SchedulerState
 from nbray.core.task import ErrorKind, TaskSpec
-from nbray.exceptions import (
-    RayError,
-)
+from nbray.exceptions import RayError
 from nbray.local.object_store import INLINE_LIMIT, InStore, ObjectStore, Payload, Spilled
 from nbray.local.object_table import ERROR_TYPES, ObjectTable, StoredError
 from nbray.local.tasks import TaskBody

@@ -45,7 +45,7 @@ class SpillFile:
             while written < len(data):
                 written += os.pwrite(fd, data[written:], offset + written)
         except BaseException:
-            self.free(offset, len(data))
+            self.free(offset)
             raise
         return offset
 
@@ -62,7 +62,8 @@ class SpillFile:
         self.read_into(offset, memoryview(block))
         return block
 
-    def free(self, offset: int, size: int) -> None:
+    def free(self, offset: int) -> None:
+        size = self._allocator.size_of(offset)
         self._allocator.free(offset)
         if self._fd is not None:
             punch_hole(self._fd, offset, size)
