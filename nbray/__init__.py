@@ -35,6 +35,8 @@ _LAZY = {
     "ActorClass": "nbray.actor",
     "ActorHandle": "nbray.actor",
     "available_resources": "nbray.api",
+    "get_runtime_context": "nbray.api",
+    "nodes": "nbray.api",
     "cluster_resources": "nbray.api",
     "RuntimeInfo": "nbray.api",
     "ObjectRef": "nbray.object_ref",
@@ -43,10 +45,10 @@ _LAZY = {
     "RemoteFunction": "nbray.remote_function",
     "progress": "nbray.jupyter.progress",
 }
-_SUBMODULES = {"actor", "exceptions", "events", "util"}
+_SUBMODULES = {"actor", "exceptions", "events", "runtime_env", "util"}
 
 if TYPE_CHECKING:
-    from nbray import actor, events, exceptions, util
+    from nbray import actor, events, exceptions, runtime_env, util
     from nbray.actor import ActorClass, ActorHandle, method
     from nbray.api import (
         RuntimeInfo,
@@ -56,9 +58,11 @@ if TYPE_CHECKING:
         get,
         get_actor,
         get_gpu_ids,
+        get_runtime_context,
         init,
         is_initialized,
         kill,
+        nodes,
         put,
         remote,
         shutdown,
@@ -115,13 +119,16 @@ __all__ = [
     "get",
     "get_actor",
     "get_gpu_ids",
+    "get_runtime_context",
     "init",
     "is_initialized",
     "kill",
     "method",
+    "nodes",
     "progress",
     "put",
     "remote",
+    "runtime_env",
     "shutdown",
     "util",
     "wait",

@@ -16,28 +16,48 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from nbray.arguments import ArgumentCheck
 from nbray.core.task import TaskKind
+from nbray.exceptions import PendingCallsLimitExceeded
 from nbray.local.tasks import BUILT_IN_METHODS, ActorTarget
 from nbray.object_ref import ObjectRef, ObjectRefGenerator
-from nbray.options import ActorOptions, TaskOptions, with_generator_default
+from nbray.options import ActorOptions, TaskOptions, unknown_option, with_generator_default
 from nbray.serialization import FunctionBlob
 
 _METHOD_OPTIONS = "__nbray_method_options__"
 
 
 def method(**options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Options for one actor method, e.g. `@nbray.method(num_returns=2)` (as `ray.method`)."""
-    checked = TaskOptions().updated(**options)
+    """Options for one actor method, as `ray.method`: `num_returns`, `max_task_retries`,
+    `retry_exceptions`, `name`, `enable_task_events`; e.g. `@nbray.method(num_returns=2)`."""
+    checked = _method_options(options)
 
     def mark(function: Callable[..., Any]) -> Callable[..., Any]:
-        given = {"num_returns": checked.num_returns, "name": checked.name}
-        setattr(function, _METHOD_OPTIONS, {k: v for k, v in given.items() if k in options})
+        setattr(function, _METHOD_OPTIONS, checked)
         return function
 
     return mark
+
+
+_METHOD_OPTION_NAMES = frozenset(
+    {"num_returns", "name", "max_task_retries", "retry_exceptions", "enable_task_events"}
+)
+
+
+def _method_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options of one method's calls, checked (only those given)."""
+    for name in options:
+        if name not in _METHOD_OPTION_NAMES:
+            raise TypeError(unknown_option(name, _METHOD_OPTION_NAMES, "an actor method"))
+    retries = options.get("max_task_retries", 0)
+    task_options = {k: v for k, v in options.items() if k != "max_task_retries"}
+    checked = TaskOptions(max_retries=retries).updated(**task_options)  # checks each one
+    return {name: getattr(checked, _AS_TASK_OPTION.get(name, name)) for name in options}
+
+
+_AS_TASK_OPTION = {"max_task_retries": "max_retries"}
 
 
 ASYNC_ACTOR_CONCURRENCY = 1000  # Ray's default for async actors: their calls interleave
@@ -74,18 +94,34 @@ class ActorClass:
         if self._check is not None:
             self._check(args, kwargs)
         backend = current_backend()
+        options = self._options
+        if options.get_if_exists:  # (checked: it has a name)
+            existing = backend.named_actor(options.namespace, options.name)
+            if existing is not None:
+                return existing  # type: ignore[no-any-return]
         if self._blob is None:
             self._blob = FunctionBlob.export(self._cls, self._cls.__name__)
         target = ActorTarget(
             TaskKind.ACTOR_CREATION,
-            max_restarts=self._options.max_restarts,
+            max_restarts=options.max_restarts,
             max_concurrency=self._concurrency,
+            detached=options.detached,
         )
-        task_options = self._options.as_task_options()
+        task_options = options.as_task_options()
         (creation,) = backend.submit(self._blob, args, kwargs, task_options, target)
-        handle = ActorHandle(creation, self._cls.__name__, self._methods)
-        if self._options.name:
-            backend.claim_actor_name(self._options.name, handle._state())
+        limits = CallLimits(options.max_task_retries, options.max_pending_calls)
+        handle = ActorHandle(creation, self._cls.__name__, self._methods, limits)
+        if options.name:
+            taken = backend.claim_actor_name(options.namespace, options.name, handle)
+            if taken is not None and options.get_if_exists:  # made meanwhile: ours goes
+                return taken  # type: ignore[no-any-return]
+            if taken is not None:
+                where = f" in namespace {options.namespace!r}" if options.namespace else ""
+                raise ValueError(
+                    f"An actor named {options.name!r} already exists{where}. Use "
+                    f"nbray.get_actor({options.name!r}) to reach it, pass get_if_exists=True, "
+                    "kill it with nbray.kill, or choose another name."
+                )
         return handle
 
     def options(self, **options: Any) -> ActorClass:
@@ -101,15 +137,32 @@ class ActorClass:
         return f"<nbray actor class {self.__qualname__}>"
 
 
+class CallLimits(NamedTuple):
+    """What an actor's options say about its calls: each handle carries them."""
+
+    max_task_retries: int = 0  # how often a call is run again (its actor died, or it raised
+    # an exception its retry_exceptions names)
+    max_pending_calls: int = -1  # unfinished calls one handle may have (-1: any number)
+
+
+NO_LIMITS = CallLimits()
+
+
 class ActorHandle:
     """A reference to a live actor; `handle.method.remote(...)` calls it."""
 
     def __init__(
-        self, creation: ObjectRef[Any], class_name: str, methods: dict[str, dict[str, Any]]
+        self,
+        creation: ObjectRef[Any],
+        class_name: str,
+        methods: dict[str, dict[str, Any]],
+        limits: CallLimits = NO_LIMITS,
     ) -> None:
         self._creation = creation  # counted like any ref: the actor lives while handles do
         self._class_name = class_name
         self._methods = methods
+        self._limits = limits
+        self._pending: list[ObjectRef[Any]] = []  # its unfinished calls, if they are limited
 
     @property
     def actor_id(self) -> Any:
@@ -122,7 +175,7 @@ class ActorHandle:
         return ActorMethod(self, name, methods[name])
 
     def _state(self) -> tuple[Any, ...]:
-        return (self._creation, self._class_name, self._methods)
+        return (self._creation, self._class_name, self._methods, self._limits)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return ActorHandle, self._state()
@@ -150,12 +203,17 @@ class ActorMethod:
         if check is not None:
             check(args, kwargs)
         handle = self._handle
+        limits = handle._limits
+        if limits.max_pending_calls > 0:
+            _check_pending(handle, limits.max_pending_calls)
         qualified = f"{handle._class_name}.{self._name}"
+        given = self._options
         options = TaskOptions(
-            num_returns=self._options.get("num_returns", 1),
+            num_returns=given.get("num_returns", 1),
             num_cpus=0,
-            max_retries=0,
-            name=self._options.get("name") or qualified,
+            max_retries=given.get("max_task_retries", limits.max_task_retries),
+            retry_exceptions=given.get("retry_exceptions", False),
+            name=given.get("name") or qualified,
         )
         target = ActorTarget(
             TaskKind.ACTOR_METHOD,
@@ -165,6 +223,8 @@ class ActorMethod:
         )
         blob = FunctionBlob(b"", b"", qualified)
         refs = current_backend().submit(blob, args, kwargs, options, target)
+        if limits.max_pending_calls > 0 and refs:
+            handle._pending.append(refs[0])
         if options.streaming:
             return ObjectRefGenerator(refs[0])
         if options.num_returns == 1:
@@ -172,18 +232,29 @@ class ActorMethod:
         return None if options.num_returns == 0 else refs
 
     def options(self, **options: Any) -> ActorMethod:
-        checked = TaskOptions().updated(**options)
-        merged = dict(self._options)
-        if "num_returns" in options:
-            merged["num_returns"] = checked.num_returns
-        if checked.name:
-            merged["name"] = checked.name
-        return ActorMethod(self._handle, self._name, merged)
+        return ActorMethod(self._handle, self._name, {**self._options, **_method_options(options)})
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(
             f"Actor methods cannot be called directly. Instead of '{self._name}()', "
             f"use '{self._name}.remote()'."
+        )
+
+
+def _check_pending(handle: ActorHandle, limit: int) -> None:
+    """Raise if the handle has `limit` unfinished calls (Ray's max_pending_calls)."""
+    from nbray.api import current_backend
+
+    pending = handle._pending
+    if len(pending) >= limit:
+        ready, _ = current_backend().wait(pending, len(pending), 0)
+        finished = set(ready)
+        pending[:] = [ref for ref in pending if ref not in finished]
+    if len(pending) >= limit:
+        raise PendingCallsLimitExceeded(
+            f"The actor {handle._class_name} has {len(pending)} unfinished calls from this "
+            f"handle, its max_pending_calls={limit}: wait for some (nbray.wait / nbray.get) "
+            "before calling again, or raise the limit."
         )
 
 

@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import inspect
 import math
+import socket
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -24,10 +25,12 @@ from nbray.options import (
     ActorOptions,
     RuntimeConfig,
     TaskOptions,
+    all_option_names,
     unknown_option,
     with_generator_default,
 )
 from nbray.remote_function import RemoteFunction
+from nbray.runtime_context import RuntimeContext
 
 R = TypeVar("R")
 
@@ -41,9 +44,7 @@ _IGNORED_INIT_OPTIONS = frozenset(
         "logging_format",
         "log_to_driver",
         "configure_logging",
-        "namespace",
         "_temp_dir",
-        "runtime_env",
         "job_config",
     }
 )
@@ -73,6 +74,8 @@ def init(
     local_mode: bool = False,
     ignore_reinit_error: bool = False,
     object_store_memory: int | None = None,
+    runtime_env: Mapping[str, Any] | None = None,
+    namespace: str | None = None,
     _system_config: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> RuntimeInfo:
@@ -95,6 +98,8 @@ def init(
                 "local_mode",
                 "ignore_reinit_error",
                 "object_store_memory",
+                "runtime_env",
+                "namespace",
                 "_system_config",
             }
             raise TypeError(unknown_option(name, known, "init"))
@@ -104,7 +109,14 @@ def init(
             "call init() without an address."
         )
     config = RuntimeConfig.resolve(
-        num_cpus, num_gpus, resources, local_mode, object_store_memory, _system_config
+        num_cpus,
+        num_gpus,
+        resources,
+        local_mode,
+        object_store_memory,
+        _system_config,
+        runtime_env,
+        namespace,
     )
     with _current.lock:
         running = _current.backend
@@ -357,6 +369,30 @@ def get_gpu_ids() -> list[int]:
     return ids
 
 
+def get_runtime_context() -> RuntimeContext:
+    """Who and where the calling code runs: ids of the job, node, task and actor, the
+    namespace, the runtime_env, the resources it was given (as Ray's)."""
+    return RuntimeContext(current_backend())
+
+
+def nodes() -> list[dict[str, Any]]:
+    """The runtime's nodes, as Ray's `ray.nodes()`: one, this machine."""
+    backend = current_backend()
+    hostname = socket.gethostname()
+    return [
+        {
+            "NodeID": backend.node.node_id,
+            "Alive": True,
+            "alive": True,
+            "NodeManagerAddress": "127.0.0.1",
+            "NodeManagerHostname": hostname,
+            "NodeName": "127.0.0.1",
+            "Resources": cluster_resources(),
+            "Labels": dict(backend.node.labels),
+        }
+    ]
+
+
 def cluster_resources() -> dict[str, float]:
     return dict(current_backend().snapshot().total)
 
@@ -393,18 +429,37 @@ def _make_remote(target: Any, options: dict[str, Any]) -> RemoteFunction | Actor
 
 def _check_options_early(options: dict[str, Any]) -> None:
     """Refuse options no function and no class takes, at the decorator already."""
+    known = all_option_names()
     for name in options:
-        in_task = name in TaskOptions.__dataclass_fields__
-        in_actor = name in ActorOptions.__dataclass_fields__
-        if not in_task and not in_actor:
-            TaskOptions().updated(**{name: options[name]})  # raises with a suggestion
+        if name not in known:
+            raise TypeError(unknown_option(name, known, "remote"))
 
 
-def get_actor(name: str) -> ActorHandle:
-    """The live actor created with `.options(name=name)`."""
+def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
+    """The live actor created with `.options(name=name)` (in `namespace`, by default the
+    runtime's: see `nbray.init(namespace=...)`)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"get_actor takes an actor's name, got {name!r}.")
-    return ActorHandle(*current_backend().named_actor(name))
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a string, got {namespace!r}.")
+    handle: ActorHandle | None = current_backend().named_actor(namespace, name)
+    if handle is None:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        raise ValueError(
+            f"No actor named {name!r} is alive{where}. Create it with "
+            f"SomeClass.options(name={name!r}).remote(...); an actor that is not detached dies "
+            'when no handle to it is left (keep one, or pass lifetime="detached").'
+        )
+    return handle
+
+
+def list_named_actors(all_namespaces: bool = False) -> list[Any]:
+    """The names of the live named actors of the runtime's namespace, as Ray's
+    `ray.util.list_named_actors`; with `all_namespaces`, dicts of their name and namespace."""
+    names = current_backend().actor_names(all_namespaces)
+    if all_namespaces:
+        return [{"name": name, "namespace": namespace} for namespace, name in names]
+    return [name for _, name in names]
 
 
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:

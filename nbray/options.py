@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from nbray.core.gpus import check_request
-from nbray.core.resources import Resources
+from nbray.core.resources import MEMORY, OBJECT_STORE_MEMORY, Resources
+from nbray.placement import check_label_selector
+from nbray.runtime_env import Environment, environment
+from nbray.util.scheduling_strategies import check_strategy
 
 STREAMING = "streaming"
 
@@ -27,9 +30,9 @@ def with_generator_default(function: Any, options: dict[str, Any]) -> dict[str, 
 DYNAMIC = "dynamic"  # the older API: one ref to a DynamicObjectRefGenerator of refs
 MAX_RETURNS = 10_000  # more refs than any task returns: a guard against typos like 2**63
 
-# Ray options that make no sense on one machine and can be ignored without changing results.
-_IGNORED_TASK_OPTIONS = frozenset({"scheduling_strategy", "memory", "label_selector", "_metadata"})
-_NOT_YET_TASK_OPTIONS = frozenset({"runtime_env", "accelerator_type", "object_store_memory"})
+# Ray options that change nothing on one machine: accepted, and dropped.
+_IGNORED_OPTIONS = frozenset({"_metadata"})
+_NOT_YET_OPTIONS = frozenset({"accelerator_type", "object_store_memory", "concurrency_groups"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,11 @@ class TaskOptions:
     retry_exceptions: bool | tuple[type[BaseException], ...] = False
     max_calls: int = 0
     name: str = ""
+    memory: float = 0  # bytes of the node's "memory" resource it reserves while it runs
+    runtime_env: Environment | None = None
+    scheduling_strategy: Any = None  # "DEFAULT", "SPREAD", a NodeAffinitySchedulingStrategy
+    label_selector: Mapping[str, str] | None = None
+    enable_task_events: bool = True  # False: left out of nbray.util.state's listings
     request: Resources = field(init=False, repr=False, compare=False)  # what it asks for
 
     def __post_init__(self) -> None:
@@ -52,11 +60,14 @@ class TaskOptions:
         """A copy with `options` applied, each checked; unknown names raise with a suggestion."""
         if isinstance(options.get("retry_exceptions"), list):
             options["retry_exceptions"] = tuple(options["retry_exceptions"])
-        new = replace(
-            self, **_known_options(self, options, _IGNORED_TASK_OPTIONS, _NOT_YET_TASK_OPTIONS)
-        )
+        new = replace(self, **_checked_common(_known_options(self, options)))
         new.check()
         return new
+
+    @property
+    def placed(self) -> bool:
+        """Whether it names a place to run (see nbray.placement)."""
+        return self.scheduling_strategy is not None or bool(self.label_selector)
 
     @property
     def streaming(self) -> bool:
@@ -92,15 +103,29 @@ class TaskOptions:
     def resource_request(self) -> Resources:
         if not isinstance(self.resources, Mapping):
             raise TypeError(f"resources must be a dict of name -> amount, got {self.resources!r}.")
-        request = Resources.of(self.num_cpus, self.num_gpus, self.resources)
+        request = Resources.of(self.num_cpus, self.num_gpus, self.resources, self.memory)
         check_request(self.num_gpus or 0)
         return request
 
 
-_IGNORED_ACTOR_OPTIONS = frozenset(
-    {"lifetime", "namespace", "scheduling_strategy", "memory", "get_if_exists", "_metadata"}
-)
-_NOT_YET_ACTOR_OPTIONS = frozenset({"max_task_retries", "runtime_env", "accelerator_type"})
+def _checked_common(options: dict[str, Any]) -> dict[str, Any]:
+    """The options tasks and actors share, checked (runtime_env in the form tasks carry)."""
+    if "runtime_env" in options:
+        options["runtime_env"] = environment(options["runtime_env"])
+    if "scheduling_strategy" in options:
+        check_strategy(options["scheduling_strategy"])
+    if "label_selector" in options:
+        check_label_selector(options["label_selector"])
+        options["label_selector"] = dict(options["label_selector"] or {}) or None
+    if "memory" in options and options["memory"] is None:
+        options["memory"] = 0
+    events = options.get("enable_task_events", True)
+    if not isinstance(events, bool):
+        raise TypeError(f"enable_task_events must be True or False, got {events!r}.")
+    return options
+
+
+LIFETIMES = (None, "non_detached", "detached")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,24 +137,61 @@ class ActorOptions:
     num_gpus: float = 0
     resources: Mapping[str, float] = field(default_factory=dict)
     max_restarts: int = 0
+    max_task_retries: int = 0  # how often a call cut short by the actor's death runs again
     max_concurrency: int | None = None  # None: 1, or 1000 for an async actor (as Ray)
+    max_pending_calls: int = -1  # unfinished calls a caller may have (-1: any number)
     name: str = ""
+    namespace: str | None = None  # of its name (None: the runtime's)
+    lifetime: str | None = None  # "detached": lives until killed, not while handles do
+    get_if_exists: bool = False  # with a name: the live actor of that name, if there is one
+    memory: float = 0
+    runtime_env: Environment | None = None
+    scheduling_strategy: Any = None
+    label_selector: Mapping[str, str] | None = None
+    enable_task_events: bool = True
 
     def updated(self, **options: Any) -> ActorOptions:
-        known = _known_options(self, options, _IGNORED_ACTOR_OPTIONS, _NOT_YET_ACTOR_OPTIONS)
-        new = replace(self, **known)
+        new = replace(self, **_checked_common(_known_options(self, options)))
         _check_int("max_restarts", new.max_restarts, minimum=-1)
+        _check_int("max_task_retries", new.max_task_retries, minimum=-1)
+        _check_int("max_pending_calls", new.max_pending_calls, minimum=-1)
+        if new.max_pending_calls == 0:
+            raise ValueError("max_pending_calls must be -1 (no limit) or at least 1, got 0.")
         if new.max_concurrency is not None:
             _check_int("max_concurrency", new.max_concurrency, minimum=1)
-        if not isinstance(new.name, str):
-            raise TypeError(f"name must be a string, got {new.name!r}.")
+        for name in ("name", "namespace"):
+            value = getattr(new, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name} must be a string, got {value!r}.")
+        if new.lifetime not in LIFETIMES:
+            raise ValueError(
+                f"lifetime must be 'detached', 'non_detached' or None, got {new.lifetime!r}."
+            )
+        if not isinstance(new.get_if_exists, bool):
+            raise TypeError(f"get_if_exists must be True or False, got {new.get_if_exists!r}.")
+        if new.get_if_exists and not new.name:
+            raise ValueError(
+                "get_if_exists=True needs a name: .options(name=..., get_if_exists=True)."
+            )
         new.as_task_options()  # validates the resources
         return new
+
+    @property
+    def detached(self) -> bool:
+        return self.lifetime == "detached"
 
     def as_task_options(self) -> TaskOptions:
         """The options of its creation task."""
         task = TaskOptions(
-            num_cpus=self.num_cpus, num_gpus=self.num_gpus, resources=self.resources, max_retries=0
+            num_cpus=self.num_cpus,
+            num_gpus=self.num_gpus,
+            resources=self.resources,
+            max_retries=0,
+            memory=self.memory,
+            runtime_env=self.runtime_env,
+            scheduling_strategy=self.scheduling_strategy,
+            label_selector=self.label_selector,
+            enable_task_events=self.enable_task_events,
         )
         task.check()
         return task
@@ -145,6 +207,8 @@ class RuntimeConfig:
     local_mode: bool
     object_store_memory: int = 256 * 2**20
     spill_directory: str | None = None
+    runtime_env: Environment | None = None  # every task's and actor's, under their own
+    namespace: str | None = None  # of actor names (None: one of the runtime's own)
 
     @classmethod
     def resolve(
@@ -155,6 +219,8 @@ class RuntimeConfig:
         local_mode: bool,
         object_store_memory: int | None = None,
         system_config: Mapping[str, Any] | None = None,
+        runtime_env: Mapping[str, Any] | None = None,
+        namespace: str | None = None,
     ) -> RuntimeConfig:
         if num_cpus is None:
             num_cpus = machine_cpus()
@@ -179,17 +245,27 @@ class RuntimeConfig:
             bool(local_mode),
             int(object_store_memory),
             _spill_directory(system_config or {}),
+            environment(runtime_env),
+            _check_namespace(namespace),
         )
         config.total()
         return config
 
     def total(self) -> Resources:
-        return Resources.of(self.num_cpus, self.num_gpus, self.resources)
+        """What the node has: CPUs, GPUs, custom resources, and (as Ray counts them) the memory
+        left beside the object store, and the store's size."""
+        node = Resources.of(self.num_cpus, self.num_gpus, self.resources)  # checks the names
+        memory = max(_memory_size() - self.object_store_memory, 0)
+        return node + Resources({MEMORY: memory, OBJECT_STORE_MEMORY: self.object_store_memory})
 
     def describe(self) -> str:
         extra = f", resources={dict(self.resources)}" if self.resources else ""
         mode = ", local_mode=True" if self.local_mode else ""
         store = f", object_store_memory={self.object_store_memory}"
+        if self.runtime_env is not None:
+            extra += f", runtime_env={self.runtime_env.as_dict()}"
+        if self.namespace is not None:
+            extra += f", namespace={self.namespace!r}"
         return f"num_cpus={self.num_cpus}, num_gpus={self.num_gpus:g}{extra}{store}{mode}"
 
 
@@ -205,6 +281,12 @@ def machine_cpus() -> int:
 
 def max_cpus() -> int:
     return max(64, CPUS_PER_CPU * machine_cpus())
+
+
+def _check_namespace(namespace: object) -> str | None:
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        raise TypeError(f"namespace must be a non-empty string, got {namespace!r}.")
+    return namespace
 
 
 def _check_at_most(name: str, value: object, limit: int, why: str) -> None:
@@ -240,19 +322,42 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name} must be >= {minimum}, got {value}.")
 
 
-def _known_options(
-    defaults: Any, options: dict[str, Any], ignored: frozenset[str], not_yet: frozenset[str]
-) -> dict[str, Any]:
-    """The options `defaults` (a dataclass of them) knows; Ray's that make no sense here are
+def option_names(options: type) -> frozenset[str]:
+    """The names a dataclass of options takes."""
+    return frozenset(f.name for f in fields(options) if f.init)
+
+
+def _known_options(defaults: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The options `defaults` (a dataclass of them) knows; Ray's that change nothing here are
     dropped; any other name is refused, suggesting the closest known one."""
-    known = {f.name for f in fields(defaults) if f.init}
-    where = "an actor" if isinstance(defaults, ActorOptions) else "remote"
+    known = option_names(type(defaults))
+    actor = isinstance(defaults, ActorOptions)
     for name in options:
-        if name in not_yet:
+        if name in _NOT_YET_OPTIONS:
             raise ValueError(f"nbray does not support the option {name!r} yet.")
-        if name not in known and name not in ignored:
-            raise TypeError(unknown_option(name, known | ignored, where))
+        if name not in known and name not in _IGNORED_OPTIONS:
+            other = option_names(TaskOptions if actor else ActorOptions)
+            if name in other:
+                raise ValueError(_for_the_other_kind(name, actor))
+            raise TypeError(
+                unknown_option(name, known | _IGNORED_OPTIONS, "an actor" if actor else "remote")
+            )
     return {name: value for name, value in options.items() if name in known}
+
+
+def _for_the_other_kind(name: str, actor: bool) -> str:
+    if actor:
+        return (
+            f"The option {name!r} applies to remote functions, not to actors (as in Ray). "
+            "For calls that an actor's death cut short, use max_task_retries."
+        )
+    return f"The option {name!r} applies to actors (@nbray.remote on a class), not to functions."
+
+
+def all_option_names() -> frozenset[str]:
+    """Every option name some `@nbray.remote` takes (the decorator checks these at once)."""
+    names = option_names(TaskOptions) | option_names(ActorOptions)
+    return names | _IGNORED_OPTIONS | _NOT_YET_OPTIONS
 
 
 def unknown_option(name: str, known: set[str] | frozenset[str], where: str) -> str:

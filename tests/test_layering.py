@@ -20,6 +20,10 @@ LAYERS = [
         "nbray.options",
         "nbray._current",
         "nbray.arguments",
+        "nbray.runtime_env",
+        "nbray.placement",
+        "nbray.runtime_context",
+        "nbray.util.scheduling_strategies",  # pure data: the runtime's options name them
     ],
     ["nbray.local"],
     ["nbray.backends"],

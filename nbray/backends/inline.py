@@ -29,12 +29,15 @@ from nbray.local.tasks import (
     FunctionCache,
     Raised,
     Returned,
+    Submitter,
     TaskBody,
     exits_actor,
     place_results,
     run_task,
 )
 from nbray.options import RuntimeConfig
+from nbray.runtime_context import ContextInfo
+from nbray.runtime_env import Environment
 from nbray.serialization import serialize
 
 T = TypeVar("T")
@@ -96,8 +99,10 @@ class InlineBackend(Driver):
         super().__init__(config)
         self._pool = InlinePool()
         self._runtime = Runtime(config, self._pool, self.table, self.store)
+        self._runtime.subscribe(self.names.on_actor_changed, ev.ActorChanged)  # type: ignore[arg-type]
         self._running: list[WorkerId] = []  # the virtual workers whose tasks are on the stack
         self._hosts_running: list[ActorHost] = []
+        self._specs_running: list[tuple[TaskSpec, Environment | None]] = []
         self._dropped_in_tasks: list[ObjectId] = []
         self._send(ev.RuntimeStarted(time.time()))
 
@@ -140,6 +145,8 @@ class InlineBackend(Driver):
             host.gpu_ids = gpu_ids
         self._running.append(worker_id)
         self._hosts_running.append(host)
+        env = host.environment_of(body)  # set and undone around each call: this is the driver
+        self._specs_running.append((spec, env))
         try:
             outcome = run_task(
                 lambda: host.callable_for(body, self._pool.functions),
@@ -148,12 +155,14 @@ class InlineBackend(Driver):
                 resolved,
                 lambda oid, _: self._read(oid),
                 lambda item: self._yield(spec, worker_id, item),
+                env,
             )
             if isinstance(outcome, Returned):
                 outcome = place_results(outcome, spec.name, self.place)
         finally:
             self._running.pop()
             self._hosts_running.pop()
+            self._specs_running.pop()
         now = time.time()
         if exits_actor(body, outcome):  # the actor ended itself: its (virtual) worker is gone
             self._pool.forget_actor(worker_id)
@@ -168,6 +177,22 @@ class InlineBackend(Driver):
         self._runtime.handle(event)
         while self._dropped_in_tasks:
             super().release(self._dropped_in_tasks.pop())
+
+    def submitter(self) -> Submitter:
+        """Inside a task (on this very stack), what it submits inherits its environment."""
+        if not self._specs_running:
+            return super().submitter()
+        return super().submitter()._replace(environment=self._specs_running[-1][1])
+
+    def context_info(self) -> ContextInfo:
+        if not self._specs_running:
+            return super().context_info()
+        spec, env = self._specs_running[-1]
+        return (
+            super()
+            .context_info()
+            ._replace(task_id=spec.task_id, actor_id=spec.actor_id, runtime_env=env)
+        )
 
     def release(self, object_id: ObjectId) -> None:
         """A ref dropped while a task runs is released after the task's outcome, as a worker

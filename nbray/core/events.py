@@ -2,8 +2,9 @@
 
 Some facts arrive from outside and are republished as they are (`TaskSubmitted`, `ObjectCreated`,
 `WorkerStarted`, ...); others are concluded by the scheduler from what it was told (`TaskStarted`,
-`TaskFinished`, `TaskFailed`, `TaskCancelled`, `ObjectFreed`): a worker's `TaskReturned` becomes
-`TaskFinished` only if the task still counts (it was not cancelled by force meanwhile).
+`TaskFinished`, `TaskFailed`, `TaskCancelled`, `ObjectFreed`, `ActorChanged`): a worker's
+`TaskReturned` becomes `TaskFinished` only if the task still counts (it was not cancelled by
+force meanwhile).
 Every event carries the time it happened, as the shell's clock read it: the core never reads a
 clock.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nbray.core.actors import ActorState
 from nbray.core.ids import DRIVER, ObjectId, TaskId, WorkerId
 from nbray.core.task import ErrorInfo, TaskSpec
 
@@ -148,6 +150,16 @@ class ActorKillRequested:
 
 
 @dataclass(slots=True)
+class ActorChanged:
+    """An actor became alive (constructed), restarting, or dead (`cause` says why)."""
+
+    actor_id: TaskId
+    state: ActorState
+    time: float
+    cause: str = ""
+
+
+@dataclass(slots=True)
 class RefsChanged:
     """A process's holds on objects changed: `ObjectRef`s made or collected, views of stored
     memory taken or released. `deltas` pairs an object with the change of its count."""
@@ -214,6 +226,7 @@ Event = (
     | TaskCancelled
     | CancelRequested
     | ActorKillRequested
+    | ActorChanged
     | ObjectCreated
     | RefsChanged
     | ObjectFreed

@@ -39,7 +39,8 @@ def unschedulable(spec: TaskSpec, total: Resources) -> ErrorInfo:
     return ErrorInfo(
         ErrorKind.UNSCHEDULABLE,
         f"Task {spec.name} requests {dict(spec.resources)} but the runtime has only "
-        f"{dict(total)} in all ({missing}), so it could never run. (Ray would leave it pending "
+        f"{ {name: total.get(name) for name in spec.resources} } in all ({missing}), so it could "
+        "never run. (Ray would leave it pending "
         "for an autoscaler to add a node; one machine has none, so nbray fails it at once.) "
         "Lower the request in .options(...) or start the runtime with more, e.g. "
         "nbray.init(num_cpus=..., resources={...}).",

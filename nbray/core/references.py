@@ -98,6 +98,11 @@ class References:
             if record is not None:
                 record.pinned = True
 
+    def unpin(self, oid: ObjectId) -> None:
+        record = self.objects.get(oid)
+        if record is not None:
+            record.pinned = False
+
     def forget_holder(self, holder: WorkerId) -> list[ObjectId]:
         """A process died: whatever it held, it holds no more. The objects that lost a hold."""
         touched = [oid for oid, r in self.objects.items() if r.holders.pop(holder, None)]

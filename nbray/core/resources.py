@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 
 CPU = "CPU"
 GPU = "GPU"
+MEMORY = "memory"  # bytes of heap a task reserves (Ray's `memory` option)
+OBJECT_STORE_MEMORY = "object_store_memory"
 _UNITS = 10_000
 
 
@@ -44,15 +46,16 @@ class Resources(Mapping[str, float]):
         num_cpus: float | None = 0,
         num_gpus: float | None = 0,
         custom: Mapping[str, float] | None = None,
+        memory: float = 0,
     ) -> Resources:
         amounts = dict(custom or {})
-        for reserved in (CPU, GPU):
+        for reserved, option in _OPTION_OF.items():
             if reserved in amounts:
-                raise ValueError(
-                    f"Use num_cpus= / num_gpus= for {reserved!r}, not the resources= dict."
-                )
+                raise ValueError(f"Use {option}= for {reserved!r}, not the resources= dict.")
         amounts[CPU] = num_cpus or 0
         amounts[GPU] = num_gpus or 0
+        if memory:
+            amounts[MEMORY] = memory
         return cls(amounts)
 
     def fits_in(self, available: Resources) -> bool:
@@ -109,6 +112,14 @@ class Resources(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return f"Resources({dict(self)})"
+
+
+_OPTION_OF = {
+    CPU: "num_cpus",
+    GPU: "num_gpus",
+    MEMORY: "memory",
+    OBJECT_STORE_MEMORY: "object_store_memory",
+}
 
 
 def _check_amount(name: str, amount: float) -> None:

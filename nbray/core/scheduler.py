@@ -220,6 +220,14 @@ class SchedulerState:
         task = self._tasks.get(task_id)
         return task.state if task else None
 
+    def assigned_resources(self, task_id: TaskId) -> Resources:
+        """What the task holds while it runs (an actor's method: what its actor holds)."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            return Resources()
+        actor = self._actors.get(task.spec.actor_id) if task.spec.actor_id is not None else None
+        return actor.creation.resources if actor is not None else task.spec.resources
+
     def task_kind(self, task_id: TaskId) -> TaskKind | None:
         task = self._tasks.get(task_id)
         return task.spec.kind if task else None
@@ -266,9 +274,13 @@ class SchedulerState:
         failure = self._register_dependencies(task)
         if failure is None and not spec.resources.fits_in(self.config.total):
             failure = failures.unschedulable(spec, self.config.total)
+        if failure is None and spec.infeasible:
+            failure = ErrorInfo(ErrorKind.UNSCHEDULABLE, spec.infeasible)
         if spec.kind is TaskKind.ACTOR_CREATION:
             self._actors[spec.task_id] = Actor(spec, event.body, restarts_left=spec.max_restarts)
             self._actor_of_handle[spec.return_ids[0]] = spec.task_id
+            if spec.detached:  # alive without handles, until it dies
+                self._refs.pin(spec.return_ids)
         elif spec.kind is TaskKind.ACTOR_METHOD:
             failure = failure or self._enqueue_call(task)
         if failure is not None:
@@ -297,7 +309,7 @@ class SchedulerState:
             self._transition(task, TaskState.FAILED, "returned a wrong count", event.time, error)
             return
         if task.spec.kind is TaskKind.ACTOR_CREATION:
-            self._actor_is_alive(self._actors[task.spec.task_id])
+            self._actor_is_alive(self._actors[task.spec.task_id], event.time)
         results = zip(task.spec.return_ids, event.sizes, event.contained, strict=True)
         created = self._record_results(task, results, event.time)
         self._emit(StoreValues(task.spec.return_ids, event.values))
@@ -341,6 +353,12 @@ class SchedulerState:
         elif event.error.retryable and task.retries_left > 0 and task.spec.actor_id is None:
             task.retries_left -= 1
             self._transition(task, TaskState.READY, "raised; retrying", event.time)
+        elif (
+            event.error.retryable
+            and task.retries_left > 0
+            and task.spec.kind is TaskKind.ACTOR_METHOD
+        ):
+            self._retry_calls(self._actors[task.spec.actor_id], [task], "raised", event.time)  # type: ignore[index]
         else:
             self._keep_made(task, event)
             self._transition(task, TaskState.FAILED, "raised", event.time, event.error, event.value)
@@ -787,7 +805,7 @@ class SchedulerState:
         if actor is None or actor.state is not ActorState.RESTARTING or actor.worker != worker_id:
             return
         if error is None:
-            self._actor_is_alive(actor)
+            self._actor_is_alive(actor, time)
         else:
             cause = f"its constructor raised {error.type_name} on restart: {error.message}"
             self._actor_is_dead(actor, cause, time)
@@ -807,9 +825,15 @@ class SchedulerState:
             cause = error.message
         self._actor_is_dead(actor, cause, time)
 
-    def _actor_is_alive(self, actor: Actor) -> None:
-        actor.state = ActorState.ALIVE
+    def _actor_is_alive(self, actor: Actor, time: float) -> None:
+        self._set_actor_state(actor, ActorState.ALIVE, time)
         self._actors_to_pump.add(actor.creation.task_id)
+
+    def _set_actor_state(
+        self, actor: Actor, state: ActorState, time: float, cause: str = ""
+    ) -> None:
+        actor.state = state
+        self._publish(ev.ActorChanged(actor.creation.task_id, state, time, cause))
 
     def _pump(self, actor: Actor, time: float) -> None:
         """Start the actor's next calls, in order, as far as its concurrency allows."""
@@ -843,16 +867,28 @@ class SchedulerState:
         if current and actor.restarts_left > 0 and not ended_itself:
             actor.restarts_left -= 1
             error = failures.actor_restarting(actor.name, cause, actor.restarts_left)
+            tasks = [self._tasks[t] for t in sorted(calls)]  # in submission order
+            again = [t for t in tasks if t.retries_left > 0 and not t.cancel_requested]
+            self._retry_calls(actor, again, "its actor died", event.time)
+            calls = [t.spec.task_id for t in tasks if t not in again]
             self._fail_actor_calls(actor, calls, error, event.time)
-            actor.state = ActorState.RESTARTING
+            self._set_actor_state(actor, ActorState.RESTARTING, event.time, cause)
             self._place_actor(actor)
             return
         self._fail_actor_calls(actor, calls, failures.actor_died(actor.name, cause), event.time)
         if current:
             self._actor_is_dead(actor, cause, event.time)
 
+    def _retry_calls(self, actor: Actor, calls: list[_Task], why: str, time: float) -> None:
+        """Run these calls again (max_task_retries), first, in their order, once the actor
+        can: after its restart, or at once."""
+        for task in reversed(calls):
+            task.retries_left -= 1
+            actor.queue.appendleft(task.spec.task_id)
+            self._transition(task, TaskState.READY, f"{why}; retrying", time)
+
     def _actor_is_dead(self, actor: Actor, cause: str, time: float) -> None:
-        actor.state = ActorState.DEAD
+        self._set_actor_state(actor, ActorState.DEAD, time, cause)
         actor.death = failures.actor_died(actor.name, cause)
         actor.creation_body = None  # its constructor's arguments: it will never run again
         worker = self._workers.get(actor.worker) if actor.worker is not None else None
@@ -861,6 +897,10 @@ class SchedulerState:
         calls = [*actor.running, *actor.queue, actor.creation.task_id]
         actor.queue.clear()
         self._fail_actor_calls(actor, calls, actor.death, time)
+        if actor.creation.detached:  # its handles may go now, like any actor's
+            handle = actor.creation.return_ids[0]
+            self._refs.unpin(handle)
+            self._collect(handle, time)
 
     def _forget_if_gone(self, actor: Actor) -> None:
         """A dead actor nobody can call any more (its handle is freed) and whose worker has

@@ -64,8 +64,10 @@ class TaskSpec:
     actor_id: TaskId | None = None  # the actor's creation task, for its creation and methods
     max_restarts: int = 0  # actor creation: how often a dead actor is brought back
     max_concurrency: int = 1  # actor creation: how many of its methods may run at once
+    detached: bool = False  # actor creation: it lives until killed, handles or not
     owner: WorkerId = DRIVER
     context: object = None
+    infeasible: str = ""  # why it can never run here, whatever is free (a place it asks for)
 
 
 class ErrorKind(enum.Enum):

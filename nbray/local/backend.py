@@ -23,10 +23,11 @@ class LocalBackend(Driver):
     def __init__(self, config: RuntimeConfig) -> None:
         super().__init__(config)
         try:
-            pool = ProcessPool(self.store)
+            pool = ProcessPool(self.store, self.node.node_id, self.namespace)
             self._runtime = Runtime(config, pool, self.table, self.store)
             self._runtime.subscribe(self.on_output, ev.TaskOutput)  # type: ignore[arg-type]
-            self._loop = EventLoop(self._runtime, pool, self._failed)
+            self._runtime.subscribe(self.names.on_actor_changed, ev.ActorChanged)  # type: ignore[arg-type]
+            self._loop = EventLoop(self._runtime, pool, self._failed, self.answer_names)
             self._loop.start()  # returns at once: workers start in the background
         except BaseException:  # a failed init keeps nothing: no store, no descriptor
             self.store.close()

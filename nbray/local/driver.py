@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import sys
-import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from nbray.core import events as ev
 from nbray.core.ids import DRIVER, IdAllocator, ObjectId, TaskId, format_id
+from nbray.core.resources import Resources
 from nbray.core.scheduler import Snapshot
 from nbray.core.task import ErrorKind, TaskKind, TaskState
 from nbray.exceptions import (
@@ -23,6 +24,8 @@ from nbray.exceptions import (
     SerializationError,
     raisable,
 )
+from nbray.local import protocol
+from nbray.local.actor_names import ActorNames, NamedActor
 from nbray.local.object_store import (
     INLINE_LIMIT,
     NOT_IN_MEMORY,
@@ -34,9 +37,11 @@ from nbray.local.object_store import (
 )
 from nbray.local.object_table import ObjectTable, StoredError
 from nbray.local.runtime import Runtime, Subscriber, describe_unhandled
-from nbray.local.tasks import ActorTarget, make_task
+from nbray.local.tasks import ActorTarget, Submitter, make_task
 from nbray.object_ref import ObjectInfo, ObjectRef, RefState, set_tracker, split_ready
 from nbray.options import RuntimeConfig, TaskOptions
+from nbray.placement import Node
+from nbray.runtime_context import ContextInfo
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
 T = TypeVar("T")
@@ -54,11 +59,13 @@ class Driver:
         self.table = ObjectTable()
         self.store = ObjectStore(config.object_store_memory, config.spill_directory)
         self.context_provider: Callable[[], object] | None = None
-        self._named_actors: dict[str, tuple[Any, ...]] = {}  # name -> handle state (weak)
-        self._names_lock = threading.Lock()
+        self.names = ActorNames(self.table.is_known)  # the backends feed it ActorChanged
+        self.namespace = config.namespace or f"anonymous-{uuid.uuid4()}"  # as Ray's, per job
         self._open = True
         self.failure: str | None = None  # why the runtime died, if it did: every call says so
         self.output_handler: Callable[[ev.TaskOutput], None] | None = None
+        self.node = Node.new()
+        self._submitter = Submitter(DRIVER, self.node, config.runtime_env)
         set_tracker(self)
 
     # ---- to be provided by each backend --------------------------------------------------
@@ -95,10 +102,15 @@ class Driver:
         actor: ActorTarget | None = None,
     ) -> list[ObjectRef[Any]]:
         context = self.context_provider() if self.context_provider else None
-        spec, body = make_task(IDS, function, args, kwargs, options, DRIVER, context, None, actor)
+        where = self.submitter()
+        spec, body = make_task(IDS, where, function, args, kwargs, options, context, None, actor)
         self.table.expect(spec.return_ids)
         self._send(ev.TaskSubmitted(spec, time.time(), body))
         return [ObjectRef(oid, spec.name, spec.task_id, self) for oid in spec.return_ids]
+
+    def submitter(self) -> Submitter:
+        """What tasks submitted now inherit: the runtime's environment, from the driver."""
+        return self._submitter
 
     def put(self, value: Any) -> ObjectRef[Any]:
         serialized = serialize(value, what="value passed to put")
@@ -222,34 +234,52 @@ class Driver:
     def gpu_ids(self) -> list[int]:
         return []  # the driver is given no GPUs: tasks are
 
+    def context_info(self) -> ContextInfo:
+        return ContextInfo(
+            self.node.node_id, self.namespace, DRIVER, None, None, self.config.runtime_env
+        )
+
+    def assigned_resources(self, task_id: TaskId) -> Resources:
+        return self._on_runtime_thread(lambda: self.runtime.scheduler.assigned_resources(task_id))
+
     def in_actor_method(self) -> bool:
         return False
 
     # ---- actors ----------------------------------------------------------------------------
 
     def kill_actor(self, actor_id: TaskId, no_restart: bool) -> None:
+        if no_restart:  # its name is free once kill returns, as in Ray
+            self.names.forget(actor_id)
         self._send(ev.ActorKillRequested(actor_id, no_restart, time.time()))
 
-    def claim_actor_name(self, name: str, handle_state: tuple[Any, ...]) -> None:
-        """Register a named actor; a name is free again once its actor is gone."""
-        with self._names_lock:
-            taken = self._named_actors.get(name)
-            if taken is not None and self.table.is_known(taken[0].id):
-                raise ValueError(
-                    f"An actor named {name!r} already exists. Use nbray.get_actor({name!r}) "
-                    "to reach it, kill it with nbray.kill, or choose another name."
-                )
-            self._named_actors[name] = handle_state
+    def claim_actor_name(self, namespace: str | None, name: str, handle: Any) -> Any:
+        """Name the actor of `handle`; the handle of the live actor that has the name already,
+        if any (then nothing changes)."""
+        creation = handle._creation
+        entry = NamedActor(creation.task_id(), creation.id, serialize(handle))
+        taken = self.names.claim((namespace or self.namespace, name), entry)
+        return None if taken is None else deserialize(taken.handle)
 
-    def named_actor(self, name: str) -> tuple[Any, ...]:
-        with self._names_lock:
-            state = self._named_actors.get(name)
-        if state is None or not self.table.is_known(state[0].id):
-            raise ValueError(
-                f"No actor named {name!r} is alive. Create it with "
-                f"SomeClass.options(name={name!r}).remote(...)."
-            )
-        return state
+    def named_actor(self, namespace: str | None, name: str) -> Any:
+        """The handle of the live actor named so; None if there is none."""
+        entry = self.names.lookup((namespace or self.namespace, name))
+        return None if entry is None else deserialize(entry.handle)
+
+    def actor_names(self, all_namespaces: bool) -> list[tuple[str, str]]:
+        return self.names.names(None if all_namespaces else self.namespace)
+
+    def answer_names(self, request: protocol.NameRequest) -> Any:
+        """A task's request about actor names (on the event loop: the handles stay pickled)."""
+        if isinstance(request, protocol.ListNames):
+            names = self.actor_names(request.all_namespaces)
+            return protocol.NamesReply(request.request_id, names)
+        key = (request.namespace or self.namespace, request.name)
+        if isinstance(request, protocol.ClaimName):
+            entry = NamedActor(request.actor_id, request.handle_id, request.handle)
+            taken = self.names.claim(key, entry)
+        else:
+            taken = self.names.lookup(key)
+        return protocol.NameReply(request.request_id, None if taken is None else taken.handle)
 
     def shutdown(self) -> None:
         if not self._open:

@@ -72,9 +72,14 @@ class _WorkerRequest:
 
 class EventLoop:
     def __init__(
-        self, runtime: Runtime, pool: ProcessPool, on_failure: Callable[[str], None]
+        self,
+        runtime: Runtime,
+        pool: ProcessPool,
+        on_failure: Callable[[str], None],
+        answer_names: Callable[[protocol.NameRequest], Any],
     ) -> None:
         self._runtime = runtime
+        self._answer_names = answer_names  # the actor names registry answers tasks' requests
         self._on_failure = on_failure  # told why, if the loop ever ends by an error
         self._table = runtime.table
         self._pool = pool
@@ -324,6 +329,13 @@ class EventLoop:
             return ev.ObjectCreated(
                 message.object_id, value.size, now, value.contained_ids, None, worker_id
             )
+        if isinstance(message, protocol.AssignedResources):
+            resources = self._runtime.scheduler.assigned_resources(message.task_id)
+            self._pool.send(worker_id, protocol.ResourcesReply(message.request_id, dict(resources)))
+            return None
+        if isinstance(message, (protocol.ClaimName, protocol.LookupName, protocol.ListNames)):
+            self._pool.send(worker_id, self._answer_names(message))
+            return None
         if isinstance(message, (protocol.GetObjects, protocol.WaitObjects)):
             timeout = message.timeout
             deadline = None if timeout is None else time.monotonic() + timeout

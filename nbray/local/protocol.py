@@ -39,6 +39,8 @@ class Setup(NamedTuple):
 
     sys_path: list[str]
     cwd: str
+    node_id: str
+    namespace: str
 
 
 class ExecuteTask(NamedTuple):
@@ -64,6 +66,24 @@ class Allocated(NamedTuple):
     request_id: int
     offset: int | None
     message: str
+
+
+class NameReply(NamedTuple):
+    """Answer to `ClaimName` (the actor that has the name already, if any) and to `LookupName`
+    (the actor named so, if any): its handle, pickled."""
+
+    request_id: int
+    handle: Serialized | None
+
+
+class ResourcesReply(NamedTuple):
+    request_id: int
+    resources: dict[str, float]
+
+
+class NamesReply(NamedTuple):
+    request_id: int
+    names: list[tuple[str, str]]  # (namespace, name)
 
 
 class WaitReply(NamedTuple):
@@ -130,6 +150,38 @@ class Output(NamedTuple):
     task_id: TaskId | None
     stream: str
     text: str
+
+
+class ClaimName(NamedTuple):
+    """A task names the actor it created (namespace None: the runtime's)."""
+
+    request_id: int
+    namespace: str | None
+    name: str
+    actor_id: TaskId
+    handle_id: ObjectId
+    handle: Serialized
+
+
+class LookupName(NamedTuple):
+    request_id: int
+    namespace: str | None
+    name: str
+
+
+class ListNames(NamedTuple):
+    request_id: int
+    all_namespaces: bool
+
+
+class AssignedResources(NamedTuple):
+    """The running task asks what resources it holds (`get_runtime_context()`)."""
+
+    request_id: int
+    task_id: TaskId
+
+
+NameRequest = ClaimName | LookupName | ListNames
 
 
 class Allocate(NamedTuple):
@@ -299,11 +351,13 @@ def _read_message(data: Any) -> Any:
 def _message_types() -> dict[tuple[str, str], Any]:
     from nbray.core import task
     from nbray.core.resources import Resources
+    from nbray.runtime_env import Environment
 
     types = [
         WorkerReady, TaskError, GetObjects, WaitObjects, PutObject, Yielded, Output, Allocate,
+        ClaimName, LookupName, ListNames, AssignedResources,
         SubmitTask, Bounced, HoldsChanged, TaskBody, FunctionBlob, Serialized, InStore,
-        task.TaskSpec, task.ErrorInfo, task.ErrorKind, task.TaskKind, Resources,
+        task.TaskSpec, task.ErrorInfo, task.ErrorKind, task.TaskKind, Resources, Environment,
     ]  # fmt: skip
     return {(t.__module__, t.__qualname__): t for t in types}
 
@@ -414,6 +468,10 @@ _FIELDS: dict[type, tuple[Callable[[Any], bool], ...]] = {
     Yielded: (_is_int, _is_int, _is_payload),
     Output: (_of(int, type(None)), _of(str), _of(str)),
     Allocate: (_is_int, _is_int),
+    ClaimName: (_is_int, _of(str, type(None)), _of(str), _is_int, _is_int, _is_serialized),
+    LookupName: (_is_int, _of(str, type(None)), _of(str)),
+    ListNames: (_is_int, _of(bool)),
+    AssignedResources: (_is_int, _is_int),
     SubmitTask: (_is_submission, _is_body),
     Bounced: (_is_int,),
     HoldsChanged: (_each(_is_delta),),

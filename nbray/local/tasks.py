@@ -22,6 +22,8 @@ from nbray.core.task import ErrorInfo, ErrorKind, TaskKind, TaskSpec
 from nbray.exceptions import RayTaskError, SerializationError
 from nbray.object_ref import DynamicObjectRefGenerator, ObjectRef
 from nbray.options import TaskOptions
+from nbray.placement import Node, why_not_here
+from nbray.runtime_env import Environment, applied
 from nbray.serialization import (
     FunctionBlob,
     Serialized,
@@ -49,6 +51,7 @@ class TaskBody(NamedTuple):
     method: str = ""  # an actor method call: the method's name
     creates_actor: bool = False
     max_concurrency: int = 1  # an actor's creation: how many calls it runs at once
+    runtime_env: Environment | None = None  # a task's (or an actor's creation's): its parent's
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class ActorTarget:
     handle: ObjectId | None = None  # a call holds the actor's handle object while pending
     max_restarts: int = 0
     max_concurrency: int = 1
+    detached: bool = False
 
 
 _PLAIN_TASK = ActorTarget(TaskKind.TASK)
@@ -68,11 +72,11 @@ _PLAIN_TASK = ActorTarget(TaskKind.TASK)
 
 def make_task(
     ids: IdAllocator,
+    where: Submitter,
     function: FunctionBlob,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     options: TaskOptions,
-    owner: WorkerId,
     context: object,
     parent: TaskId | None = None,
     actor: ActorTarget | None = None,
@@ -102,6 +106,7 @@ def make_task(
         actor.method,
         actor.kind is TaskKind.ACTOR_CREATION,
         actor.max_concurrency,
+        _environment(options.runtime_env, where.environment) if not actor.method else None,
     )
     spec = TaskSpec(
         task_id=task_id,
@@ -119,10 +124,31 @@ def make_task(
         actor_id=task_id if actor.kind is TaskKind.ACTOR_CREATION else actor.actor_id,
         max_restarts=actor.max_restarts if actor.max_restarts >= 0 else 1 << 30,
         max_concurrency=actor.max_concurrency,
-        owner=owner,
+        detached=actor.detached,
+        owner=where.owner,
         context=context,
+        infeasible=why_not_here(
+            name, options.scheduling_strategy, options.label_selector, where.node
+        )
+        if options.placed
+        else "",
     )
     return spec, body
+
+
+class Submitter(NamedTuple):
+    """Where a task is submitted from: the process (its owner), the runtime's node, and the
+    environment its parent runs in (the runtime's own for the driver), which it inherits."""
+
+    owner: WorkerId
+    node: Node
+    environment: Environment | None = None
+
+
+def _environment(own: Environment | None, parent: Environment | None) -> Environment | None:
+    if own is None:
+        return parent
+    return own.merged_into(parent)
 
 
 def _retry_on(options: TaskOptions) -> bytes | bool:
@@ -156,6 +182,8 @@ class ActorHost:
     def __init__(self) -> None:
         self.instance: Any = None
         self.concurrency = 1
+        self.runtime_env: Environment | None = None  # the actor's, for its calls
+        self.actor_id: TaskId | None = None
         self.gpu_ids: tuple[int, ...] = ()  # of the running task, or for good of the actor
         self._loop: Any = None
         self._loop_thread: threading.Thread | None = None
@@ -171,13 +199,18 @@ class ActorHost:
             return self._in_event_loop(method) if inspect.iscoroutinefunction(method) else method
         function = functions.load(body.function.function_id, body.function.data or None)
         if body.creates_actor:
-            return self._constructor(function, body.max_concurrency)
+            return self._constructor(function, body)
         return function
 
-    def _constructor(self, cls: Callable[..., Any], concurrency: int) -> Callable[..., None]:
+    def environment_of(self, body: TaskBody) -> Environment | None:
+        """The runtime_env a task runs in: its own, or for a method call its actor's."""
+        return self.runtime_env if body.method else body.runtime_env
+
+    def _constructor(self, cls: Callable[..., Any], body: TaskBody) -> Callable[..., None]:
         def construct(*args: Any, **kwargs: Any) -> None:
             self.instance = cls(*args, **kwargs)
-            self.concurrency = concurrency
+            self.concurrency = body.max_concurrency
+            self.runtime_env = body.runtime_env
 
         return construct
 
@@ -262,32 +295,49 @@ def run_task(
     resolved: Mapping[ObjectId, Any],
     load_value: Callable[[ObjectId, Any], Any],
     emit: Callable[[Any], None] | None = None,
+    env: Environment | None = None,
 ) -> Returned | Raised:
-    """Call the function with its arguments, top-level refs replaced by their values. Whatever
-    fails — loading the function, its arguments, the call, pickling the results — is the task's
-    error."""
+    """Call the function with its arguments, top-level refs replaced by their values, in its
+    runtime environment `env`. Whatever fails — setting the environment, loading the function,
+    its arguments, the call, pickling the results — is the task's error."""
     made: list[Any] = []  # what a generator yielded for its first return ids
     try:
-        function = load_function()
-        args, kwargs = deserialize(body.arguments)
-        if resolved:  # else no argument is a ref to replace
-            dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
-            args = [_resolve(a, dependencies) for a in args]
-            kwargs = {k: _resolve(v, dependencies) for k, v in kwargs.items()}
-        result = function(*args, **kwargs)
-        if body.num_returns == STREAMED_RETURNS:
-            assert emit is not None, "nbray bug: a streaming task without a stream"
-            for item in result:  # each item leaves as soon as it is made
-                emit(item)
-            result = None  # the stream's end
-        elif body.num_returns == DYNAMIC_RETURNS:
-            result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
-        count = body.num_returns if body.num_returns >= 0 else 1  # a stream's end, a generator
-        results = _split_returns(result, count, name, made)
-        return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
+        if env is None:
+            return _call(load_function, name, body, resolved, load_value, emit, made)
+        with applied(env):
+            return _call(load_function, name, body, resolved, load_value, emit, made)
     except BaseException as error:  # everything a task raises is its result
         raised = describe_failure(name, error, _retryable(error, body.retry_exceptions))
         return raised._replace(made=_serialize_made(made, name)) if made else raised
+
+
+def _call(
+    load_function: Callable[[], Callable[..., Any]],
+    name: str,
+    body: TaskBody,
+    resolved: Mapping[ObjectId, Any],
+    load_value: Callable[[ObjectId, Any], Any],
+    emit: Callable[[Any], None] | None,
+    made: list[Any],
+) -> Returned:
+    """Load the function and its arguments, call it, and serialize what it returns."""
+    function = load_function()
+    args, kwargs = deserialize(body.arguments)
+    if resolved:  # else no argument is a ref to replace
+        dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
+        args = [_resolve(a, dependencies) for a in args]
+        kwargs = {k: _resolve(v, dependencies) for k, v in kwargs.items()}
+    result = function(*args, **kwargs)
+    if body.num_returns == STREAMED_RETURNS:
+        assert emit is not None, "nbray bug: a streaming task without a stream"
+        for item in result:  # each item leaves as soon as it is made
+            emit(item)
+        result = None  # the stream's end
+    elif body.num_returns == DYNAMIC_RETURNS:
+        result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
+    count = body.num_returns if body.num_returns >= 0 else 1  # a stream's end, a generator
+    results = _split_returns(result, count, name, made)
+    return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
 
 
 def _serialize_made(made: list[Any], name: str) -> tuple[Serialized, ...]:

@@ -26,9 +26,12 @@ from nbray.exceptions import GetTimeoutError, ObjectStoreFullError, RaySystemErr
 from nbray.local import protocol
 from nbray.local.object_store import INLINE_LIMIT, Arena, InStore, Payload, block_size_of
 from nbray.local.output import OutputCapture
-from nbray.local.tasks import ActorHost, ActorTarget, FunctionCache, make_task
+from nbray.local.tasks import ActorHost, ActorTarget, FunctionCache, Submitter, make_task
 from nbray.object_ref import ObjectRef, split_ready
 from nbray.options import TaskOptions
+from nbray.placement import Node
+from nbray.runtime_context import ContextInfo
+from nbray.runtime_env import Environment
 from nbray.serialization import FunctionBlob, Serialized, deserialize, serialize
 
 if TYPE_CHECKING:
@@ -39,10 +42,19 @@ class WorkerClient:
     kind = "worker"
     failure = None  # a worker's backend lives as long as its process
 
-    def __init__(self, channel: protocol.Channel, worker_id: WorkerId, arena: Arena) -> None:
+    def __init__(
+        self,
+        channel: protocol.Channel,
+        worker_id: WorkerId,
+        arena: Arena,
+        node: Node,
+        namespace: str = "",
+    ) -> None:
         self._channel = channel
         self._arena = arena
         self.worker_id = worker_id
+        self.node = node
+        self.namespace = namespace
         self._ids = IdAllocator(worker_id)
         self._request_ids = itertools.count(1)
         self._changes: list[tuple[ObjectId, int]] = []  # appended from __del__ too: a list is safe
@@ -65,6 +77,28 @@ class WorkerClient:
     @current_task.setter
     def current_task(self, task_id: TaskId | None) -> None:
         self._local.task = task_id
+
+    @property
+    def current_env(self) -> Environment | None:
+        """The runtime_env of the task this thread runs: what the tasks it submits inherit."""
+        return getattr(self._local, "env", None)
+
+    @current_env.setter
+    def current_env(self, env: Environment | None) -> None:
+        self._local.env = env
+
+    def submitter(self) -> Submitter:
+        return Submitter(self.worker_id, self.node, self.current_env)
+
+    def context_info(self) -> ContextInfo:
+        return ContextInfo(
+            self.node.node_id, self.namespace, self.worker_id, self.current_task,
+            self.host.actor_id, self.current_env,
+        )  # fmt: skip
+
+    def assigned_resources(self, task_id: TaskId) -> dict[str, float]:
+        request = protocol.AssignedResources(next(self._request_ids), task_id)
+        return dict(self._request(request).resources)
 
     def acquire(self, object_id: ObjectId) -> None:
         self._changes.append((object_id, +1))
@@ -127,11 +161,11 @@ class WorkerClient:
     ) -> list[ObjectRef[Any]]:
         spec, body = make_task(
             self._ids,
+            self.submitter(),
             function,
             args,
             kwargs,
             options,
-            self.worker_id,
             None,
             self.current_task,
             actor,
@@ -244,11 +278,24 @@ class WorkerClient:
     def kill_actor(self, actor_id: TaskId, no_restart: bool) -> NoReturn:
         _not_in_a_task("nbray.kill")
 
-    def claim_actor_name(self, name: str, handle_state: tuple[Any, ...]) -> NoReturn:
-        _not_in_a_task("creating a named actor")
+    def claim_actor_name(self, namespace: str | None, name: str, handle: Any) -> Any:
+        creation = handle._creation
+        request = protocol.ClaimName(
+            next(self._request_ids), namespace, name, creation.task_id(), creation.id,
+            serialize(handle),
+        )  # fmt: skip
+        return self._handle_in(self._request(request))
 
-    def named_actor(self, name: str) -> NoReturn:
-        _not_in_a_task("nbray.get_actor")
+    def named_actor(self, namespace: str | None, name: str) -> Any:
+        request = protocol.LookupName(next(self._request_ids), namespace, name)
+        return self._handle_in(self._request(request))
+
+    def actor_names(self, all_namespaces: bool) -> list[tuple[str, str]]:
+        reply = self._request(protocol.ListNames(next(self._request_ids), all_namespaces))
+        return [(namespace, name) for namespace, name in reply.names]
+
+    def _handle_in(self, reply: protocol.NameReply) -> Any:
+        return None if reply.handle is None else deserialize(reply.handle)
 
     def subscribe(self, callback: Callable[[Any], None]) -> NoReturn:
         _not_in_a_task("subscribing to runtime events")

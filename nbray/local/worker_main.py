@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from nbray import _current
+from nbray import _current, runtime_env
 from nbray.core.ids import TaskId, WorkerId
 from nbray.exceptions import ObjectStoreFullError
 from nbray.local import protocol
@@ -43,6 +43,7 @@ from nbray.local.tasks import (
 )
 from nbray.local.worker_client import WorkerClient
 from nbray.object_ref import set_tracker
+from nbray.placement import Node
 from nbray.serialization import Serialized
 
 _PR_SET_PDEATHSIG = 1
@@ -73,7 +74,8 @@ def main(argv: list[str]) -> None:
     sys.path[:] = setup.sys_path
     os.chdir(setup.cwd)
     arena = Arena(store_fd, store_capacity)
-    client = WorkerClient(channel, WorkerId(int(os.environ["NBRAY_WORKER_ID"])), arena)
+    worker_id = WorkerId(int(os.environ["NBRAY_WORKER_ID"]))
+    client = WorkerClient(channel, worker_id, arena, Node.of(setup.node_id), setup.namespace)
     _current.backend = client
     set_tracker(client)
     client.capture = OutputCapture(
@@ -137,23 +139,32 @@ def _execute(
     if not task.body.method:  # an actor's calls keep the devices its constructor got
         _use_gpus(host, task.gpu_ids)
 
+    body = task.body
+    env = host.environment_of(body)
+    if body.creates_actor:
+        host.actor_id = task.task_id  # an actor's id is its creation task's
+
     def load() -> Callable[..., Any]:
         if task.task_id in _cancelled:  # named just before it started
             raise KeyboardInterrupt(_CANCELLED)
-        return host.callable_for(task.body, functions)
+        if body.creates_actor and env is not None:
+            runtime_env.apply(env)  # for the actor's whole life: this worker is its own
+        return host.callable_for(body, functions)
 
     try:
         if host.concurrency == 1:  # SIGUSR1 interrupts the main thread only
             _running_task = task.task_id
         client.current_task = task.task_id  # the parent of what it submits
         client.output_task = task.task_id  # what it writes is tagged with it
+        client.current_env = env  # what it submits inherits
         outcome = run_task(
             load,
             task.name,
-            task.body,
+            body,
             task.resolved,
             client.load,
             lambda item: client.yield_item(task.task_id, item),
+            None if body.method or body.creates_actor else env,  # an actor's: set for good
         )
     finally:
         _running_task = None

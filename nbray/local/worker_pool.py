@@ -46,9 +46,11 @@ class WorkerProcess:
 class ProcessPool:
     queues_tasks = True  # see worker_main: tasks run in the order sent; held ones are bounced
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, node_id: str, namespace: str) -> None:
         self.workers: dict[WorkerId, WorkerProcess] = {}
         self._store = store
+        self._node_id = node_id
+        self._namespace = namespace
         self.generation = 0  # changes whenever the set of waitables does
 
     # ---- the WorkerPool protocol ---------------------------------------------------------
@@ -69,7 +71,7 @@ class ProcessPool:
         pidfd = os.pidfd_open(process.pid)
         self.workers[worker_id] = WorkerProcess(worker_id, process, channel, pidfd, interrupts)
         self.generation += 1
-        channel.send(protocol.Setup(list(sys.path), os.getcwd()))
+        channel.send(protocol.Setup(list(sys.path), os.getcwd(), self._node_id, self._namespace))
 
     def stop(self, worker_id: WorkerId) -> None:
         worker = self.workers.get(worker_id)

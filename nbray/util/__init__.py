@@ -1,7 +1,36 @@
-"""Utilities with Ray's names, as in `ray.util`: `ActorPool`, `queue.Queue`,
-`register_serializer`."""
+"""Utilities with Ray's names, as in `ray.util`: `ActorPool`, `queue.Queue`, scheduling
+strategies, `register_serializer`. Loaded on first use (the runtime's own modules import
+`nbray.util.scheduling_strategies`, which must not pull in the API)."""
 
-from nbray.serialization import deregister_serializer, register_serializer
-from nbray.util.actor_pool import ActorPool
+from __future__ import annotations
 
-__all__ = ["ActorPool", "deregister_serializer", "register_serializer"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "ActorPool": "nbray.util.actor_pool",
+    "list_named_actors": "nbray.api",
+    "register_serializer": "nbray.serialization",
+    "deregister_serializer": "nbray.serialization",
+}
+
+if TYPE_CHECKING:
+    from nbray.api import list_named_actors
+    from nbray.serialization import deregister_serializer, register_serializer
+    from nbray.util.actor_pool import ActorPool
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbray.util' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["ActorPool", "deregister_serializer", "list_named_actors", "register_serializer"]

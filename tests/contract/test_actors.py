@@ -109,8 +109,9 @@ def test_handles_travel_to_tasks_and_other_actors(ray: Any) -> None:
 
 
 def test_named_actors(ray: Any) -> None:
-    Counter.options(name="tally").remote(100)
+    tally = Counter.options(name="tally").remote(100)
     assert ray.get(nbray.get_actor("tally").add.remote()) == 101
+    assert nbray.get_actor("tally") == tally
     with pytest.raises(ValueError, match="already exists"):
         Counter.options(name="tally").remote()
     with pytest.raises(ValueError, match="No actor named 'nobody'"):

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 
 import nbray
@@ -332,7 +333,7 @@ def test_custom_resources_bound_how_many_tasks_run_together(ray: Any) -> None:
     refs = [add.options(resources={"token": 1}).remote(i) for i in range(6)]
     assert nbray.get(refs) == list(range(6))
     assert most[0] == 1
-    assert nbray.cluster_resources() == {"CPU": 2.0, "token": 1.0}
+    assert _without_memory(nbray.cluster_resources()) == {"CPU": 2.0, "token": 1.0}
 
 
 def _inline() -> bool:
@@ -429,9 +430,17 @@ def test_events_tell_a_tasks_life_with_the_callers_context(ray: Any) -> None:
 def test_snapshot_shows_workers_and_resources(ray: Any) -> None:
     ray.get(add.remote(1))
     state = nbray.events.snapshot()
-    assert state.total == {"CPU": 2.0}
+    assert _without_memory(state.total) == {"CPU": 2.0}
     assert len(state.workers) >= 1
-    assert nbray.available_resources() == {"CPU": 2.0}
+    assert _without_memory(nbray.available_resources()) == {"CPU": 2.0}
+    store = nbray.cluster_resources()["object_store_memory"]
+    assert store == nbray.api.current_backend().config.object_store_memory
+    assert 0 < nbray.cluster_resources()["memory"] < psutil.virtual_memory().total - store + 1
+
+
+def _without_memory(resources: Any) -> dict[str, float]:
+    """The resources, without the node's memory and store bytes (Ray counts those too)."""
+    return {k: v for k, v in resources.items() if k not in ("memory", "object_store_memory")}
 
 
 @nbray.remote

@@ -19,7 +19,7 @@ def loop() -> Iterator[EventLoop]:
     runtime = SimpleNamespace(
         table=None, wake_at=None, store=SimpleNamespace(trim_due=lambda: None)
     )
-    loop = EventLoop(runtime, pool=None, on_failure=print)  # type: ignore[arg-type]
+    loop = EventLoop(runtime, pool=None, on_failure=print, answer_names=print)  # type: ignore[arg-type]
     yield loop
     loop._epoll.close()
     os.close(loop._wakeup)

@@ -80,9 +80,9 @@ def test_blocking_receive_returns_messages_one_at_a_time(
     pair: tuple[protocol.Channel, protocol.Channel],
 ) -> None:
     driver, worker = pair
-    driver.send(protocol.Setup(["/a"], "/"))
+    driver.send(protocol.Setup(["/a"], "/", "node", "namespace"))
     driver.send(protocol.Allocated(3, 4096, ""))
-    assert worker.receive() == protocol.Setup(["/a"], "/")
+    assert worker.receive() == protocol.Setup(["/a"], "/", "node", "namespace")
     assert worker.receive() == protocol.Allocated(3, 4096, "")
 
 
