@@ -14,8 +14,9 @@ use (PEP 562), and the runtime starts at `init()` or at the first `.remote()`, `
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from nbray._lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -45,7 +46,7 @@ _LAZY = {
     "RemoteFunction": "nbray.remote_function",
     "progress": "nbray.jupyter.progress",
 }
-_SUBMODULES = {"actor", "exceptions", "events", "runtime_env", "util"}
+_SUBMODULES = frozenset({"actor", "exceptions", "events", "runtime_env", "util"})
 
 if TYPE_CHECKING:
     from nbray import actor, events, exceptions, runtime_env, util
@@ -87,19 +88,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"nbray.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbray' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY, *_SUBMODULES])
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, _SUBMODULES)
 
 
 __all__ = [

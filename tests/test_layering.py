@@ -19,6 +19,7 @@ LAYERS = [
         "nbray.object_ref",
         "nbray.options",
         "nbray._current",
+        "nbray._lazy",
         "nbray.arguments",
         "nbray.runtime_env",
         "nbray.placement",

@@ -6,6 +6,7 @@ so a task behaves the same whichever runs it.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import threading
@@ -302,42 +303,31 @@ def run_task(
     its arguments, the call, pickling the results — is the task's error."""
     made: list[Any] = []  # what a generator yielded for its first return ids
     try:
-        if env is None:
-            return _call(load_function, name, body, resolved, load_value, emit, made)
-        with applied(env):
-            return _call(load_function, name, body, resolved, load_value, emit, made)
+        with _UNCHANGED if env is None else applied(env):
+            function = load_function()
+            args, kwargs = deserialize(body.arguments)
+            if resolved:  # else no argument is a ref to replace
+                dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
+                args = [_resolve(a, dependencies) for a in args]
+                kwargs = {k: _resolve(v, dependencies) for k, v in kwargs.items()}
+            result = function(*args, **kwargs)
+            if body.num_returns == STREAMED_RETURNS:
+                assert emit is not None, "nbray bug: a streaming task without a stream"
+                for item in result:  # each item leaves as soon as it is made
+                    emit(item)
+                result = None  # the stream's end
+            elif body.num_returns == DYNAMIC_RETURNS:
+                result = DynamicObjectRefGenerator([_current.backend.put(v) for v in result])
+            count = body.num_returns if body.num_returns >= 0 else 1  # a stream's end, a generator
+            results = _split_returns(result, count, name, made)
+            what = f"return value of task {name}"
+            return Returned(tuple(serialize(v, what=what) for v in results))
     except BaseException as error:  # everything a task raises is its result
         raised = describe_failure(name, error, _retryable(error, body.retry_exceptions))
         return raised._replace(made=_serialize_made(made, name)) if made else raised
 
 
-def _call(
-    load_function: Callable[[], Callable[..., Any]],
-    name: str,
-    body: TaskBody,
-    resolved: Mapping[ObjectId, Any],
-    load_value: Callable[[ObjectId, Any], Any],
-    emit: Callable[[Any], None] | None,
-    made: list[Any],
-) -> Returned:
-    """Load the function and its arguments, call it, and serialize what it returns."""
-    function = load_function()
-    args, kwargs = deserialize(body.arguments)
-    if resolved:  # else no argument is a ref to replace
-        dependencies = {oid: load_value(oid, payload) for oid, payload in resolved.items()}
-        args = [_resolve(a, dependencies) for a in args]
-        kwargs = {k: _resolve(v, dependencies) for k, v in kwargs.items()}
-    result = function(*args, **kwargs)
-    if body.num_returns == STREAMED_RETURNS:
-        assert emit is not None, "nbray bug: a streaming task without a stream"
-        for item in result:  # each item leaves as soon as it is made
-            emit(item)
-        result = None  # the stream's end
-    elif body.num_returns == DYNAMIC_RETURNS:
-        result = DynamicObjectRefGenerator([_current.backend.put(item) for item in result])
-    count = body.num_returns if body.num_returns >= 0 else 1  # a stream's end, a generator
-    results = _split_returns(result, count, name, made)
-    return Returned(tuple(serialize(v, what=f"return value of task {name}") for v in results))
+_UNCHANGED = contextlib.nullcontext()  # reusable: it holds no state
 
 
 def _serialize_made(made: list[Any], name: str) -> tuple[Serialized, ...]:

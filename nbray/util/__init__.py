@@ -4,8 +4,9 @@ strategies, `register_serializer`. Loaded on first use (the runtime's own module
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nbray._lazy import lazy_names
 
 _LAZY = {
     "ActorPool": "nbray.util.actor_pool",
@@ -20,17 +21,7 @@ if TYPE_CHECKING:
     from nbray.util.actor_pool import ActorPool
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nbray.util' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = ["ActorPool", "deregister_serializer", "list_named_actors", "register_serializer"]

@@ -11,7 +11,6 @@ import psutil
 import pytest
 
 import nbray
-from nbray import api
 from nbray.core.events import TaskFailed, TaskFinished
 from nbray.exceptions import (
     ObjectLostError,
@@ -20,6 +19,7 @@ from nbray.exceptions import (
     SerializationError,
     TaskUnschedulableError,
 )
+from tests.contract.helpers import is_inline, most_running_at_once, restart
 
 
 class CustomError(Exception):
@@ -316,38 +316,22 @@ def test_unknown_and_bad_options_are_refused(ray: Any) -> None:
 
 
 def test_custom_resources_bound_how_many_tasks_run_together(ray: Any) -> None:
-    inline = _inline()
-    nbray.shutdown()
-    nbray.init(num_cpus=2, resources={"token": 1}, local_mode=inline)
-    running: set[Any] = set()
-    most = [0]
-
-    def watch(event: Any) -> None:
-        if isinstance(event, nbray.events.TaskStarted):
-            running.add(event.task_id)
-            most[0] = max(most[0], len(running))
-        elif isinstance(event, (nbray.events.TaskFinished, nbray.events.TaskFailed)):
-            running.discard(event.task_id)
-
-    nbray.events.subscribe(watch)
-    refs = [add.options(resources={"token": 1}).remote(i) for i in range(6)]
-    assert nbray.get(refs) == list(range(6))
+    restart(resources={"token": 1})
+    with most_running_at_once() as most:
+        refs = [add.options(resources={"token": 1}).remote(i) for i in range(6)]
+        assert nbray.get(refs) == list(range(6))
     assert most[0] == 1
     assert _without_memory(nbray.cluster_resources()) == {"CPU": 2.0, "token": 1.0}
-
-
-def _inline() -> bool:
-    return bool(api.current_backend().kind == "inline")
 
 
 # ---- init / shutdown ----------------------------------------------------------------------
 
 
 def test_init_again_with_the_same_arguments_reuses_the_runtime(ray: Any) -> None:
-    info = nbray.init(num_cpus=2, local_mode=_inline())
+    info = nbray.init(num_cpus=2, local_mode=is_inline())
     assert info.num_cpus == 2 and nbray.is_initialized()
     with pytest.raises(RuntimeError, match=r"nbray.shutdown\(\) first"):
-        nbray.init(num_cpus=1, local_mode=_inline())
+        nbray.init(num_cpus=1, local_mode=is_inline())
     assert nbray.init(num_cpus=1, ignore_reinit_error=True).num_cpus == 2
     with pytest.raises(TypeError, match="Did you mean 'num_gpus'"):
         nbray.init(num_gpu=1)

@@ -16,6 +16,7 @@ import pytest
 import nbray
 from nbray.exceptions import ActorDiedError, TaskUnschedulableError
 from nbray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from tests.contract.helpers import most_running_at_once, restart
 
 
 @nbray.remote
@@ -128,19 +129,12 @@ def test_env_vars_from_the_decorator_options_and_init_reach_the_task(ray: Any) -
     overridden = read_a.options(runtime_env={"env_vars": {"NBRAY_T_A": "options"}})
     assert ray.get(overridden.remote()) == "options"
     assert ray.get(read_env.remote("NBRAY_T_A")) is None  # undone after each task
-    _restart(runtime_env={"env_vars": {"NBRAY_T_A": "init", "NBRAY_T_B": "b"}})
+    restart(runtime_env={"env_vars": {"NBRAY_T_A": "init", "NBRAY_T_B": "b"}})
     assert ray.get(read_env.remote("NBRAY_T_A")) == "init"
     assert ray.get(overridden.remote()) == "options"  # its own first, the runtime's merged in
     with_other = read_env.options(runtime_env={"env_vars": {"NBRAY_T_C": "c"}})
     assert ray.get(with_other.remote("NBRAY_T_B")) == "b"
     assert os.environ.get("NBRAY_T_A") is None  # never the driver's own environment
-
-
-def _restart(**options: Any) -> None:
-    """A new runtime on the same backend, with `options`."""
-    inline = nbray.api.current_backend().kind == "inline"
-    nbray.shutdown()
-    nbray.init(num_cpus=2, local_mode=inline, **options)
 
 
 def test_nested_tasks_and_actors_inherit_the_environment_merged(ray: Any) -> None:
@@ -192,10 +186,9 @@ def test_what_a_runtime_env_cannot_honour_is_refused(
 ) -> None:
     with pytest.raises(error, match=match):
         read_env.options(runtime_env=runtime_env)
-    with pytest.raises(error, match=match):
-        nbray.runtime_env.RuntimeEnv(**runtime_env) if isinstance(runtime_env, dict) else (
-            read_env.options(runtime_env=runtime_env)
-        )
+    if isinstance(runtime_env, dict):
+        with pytest.raises(error, match=match):
+            nbray.runtime_env.RuntimeEnv(**runtime_env)
 
 
 def test_runtime_env_class_is_a_dict_of_its_fields(ray: Any) -> None:
@@ -211,20 +204,9 @@ def test_memory_is_a_resource_of_the_node(ray: Any) -> None:
     node_memory = nbray.cluster_resources()["memory"]
     with pytest.raises(TaskUnschedulableError, match="memory"):
         ray.get(read_env.options(memory=node_memory * 2).remote("X"))
-    running: set[Any] = set()
-    most = [0]
-
-    def watch(event: Any) -> None:
-        if isinstance(event, nbray.events.TaskStarted):
-            running.add(event.task_id)
-            most[0] = max(most[0], len(running))
-        elif isinstance(event, (nbray.events.TaskFinished, nbray.events.TaskFailed)):
-            running.discard(event.task_id)
-
-    unsubscribe = nbray.events.subscribe(watch)
     big = read_env.options(memory=node_memory * 0.6, num_cpus=0.5)
-    assert ray.get([big.remote("X") for _ in range(4)]) == [None] * 4
-    unsubscribe()
+    with most_running_at_once() as most:
+        assert ray.get([big.remote("X") for _ in range(4)]) == [None] * 4
     assert most[0] == 1  # two never fit together
 
 
@@ -357,7 +339,7 @@ class ContextActor:
 
 
 def test_runtime_context_in_the_driver_in_tasks_and_in_actors(ray: Any) -> None:
-    _restart(resources={"token": 1}, namespace="lab")
+    restart(resources={"token": 1}, namespace="lab")
     driver = nbray.get_runtime_context()
     assert driver.get_task_id() is None and driver.get_actor_id() is None
     assert driver.get_assigned_resources() == {} and driver.namespace == "lab"
